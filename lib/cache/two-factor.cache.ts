@@ -1,0 +1,113 @@
+import { Logger } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
+import { LOGGER_CONTEXT } from '../hyperid.constants.js';
+import type {
+  CachedTwoFactorTypes,
+  TwoFactorCacheStore,
+} from '../interfaces/two-factor-cache-store.interface.js';
+import { tokenDigest } from './token-digest.js';
+
+interface LoadContext {
+  accessToken: string;
+  /** The latest moment an answer for this token may be reused (the JWT's `exp`), if known. */
+  notAfter?: number;
+  load: (accessToken: string) => Promise<number[]>;
+}
+
+/** Accepts only well-formed entries from a shared store: whatever is in Redis is untrusted input. */
+function isValidEntry(value: unknown): value is CachedTwoFactorTypes {
+  if (typeof value !== 'object' || value === null) return false;
+  const { authTypes, expiresAt } = value as Partial<CachedTwoFactorTypes>;
+  return (
+    Array.isArray(authTypes) &&
+    authTypes.length <= 256 &&
+    authTypes.every((type) => Number.isInteger(type)) &&
+    typeof expiresAt === 'number' &&
+    Number.isFinite(expiresAt)
+  );
+}
+
+/**
+ * Successful answers by token digest: an LRU in memory whose `fetch()` merges concurrent lookups
+ * of one token into one load, optionally backed by a shared store. Failures are never cached.
+ */
+export class TwoFactorCache {
+  private readonly logger = new Logger(LOGGER_CONTEXT);
+  private readonly lru: LRUCache<string, CachedTwoFactorTypes, LoadContext>;
+
+  constructor(
+    private readonly ttlMs: number,
+    maxEntries: number,
+    private readonly store?: TwoFactorCacheStore,
+  ) {
+    this.lru = new LRUCache<string, CachedTwoFactorTypes, LoadContext>({
+      max: maxEntries,
+      ttl: ttlMs,
+      // Expired entries are dropped when read, and count against `max` until then.
+      ttlAutopurge: false,
+      fetchMethod: (key, _stale, { context, options }) => this.load(key, context, options),
+    });
+  }
+
+  /** How many tokens are held in memory. */
+  get size(): number {
+    return this.lru.size;
+  }
+
+  /** The user's 2FA methods for `accessToken`, from the cache or from `load` (once per token at a time). */
+  async get(
+    accessToken: string,
+    load: (accessToken: string) => Promise<number[]>,
+    notAfter?: number,
+  ): Promise<number[]> {
+    const entry = await this.lru.fetch(tokenDigest(accessToken), { context: { accessToken, notAfter, load } });
+    // fetch() resolves undefined only when the load was aborted; never treat that as an answer.
+    if (!entry) throw new Error('HyperID lookup was aborted');
+    return entry.authTypes;
+  }
+
+  private async load(
+    key: string,
+    context: LoadContext,
+    options: { ttl?: number },
+  ): Promise<CachedTwoFactorTypes> {
+    const shared = await this.readStore(key);
+    if (shared) {
+      options.ttl = shared.expiresAt - Date.now();
+      return shared;
+    }
+    const authTypes = await context.load(context.accessToken);
+    const now = Date.now();
+    const expiresAt = Math.min(now + this.ttlMs, context.notAfter ?? Infinity);
+    const entry = { authTypes, expiresAt };
+    options.ttl = Math.max(1, expiresAt - now);
+    this.writeStore(key, entry, options.ttl);
+    return entry;
+  }
+
+  private async readStore(key: string): Promise<CachedTwoFactorTypes | undefined> {
+    if (!this.store) return undefined;
+    try {
+      const value = await this.store.get(key);
+      return isValidEntry(value) && value.expiresAt > Date.now() ? value : undefined;
+    } catch (error) {
+      this.logger.warn(`Shared 2FA cache store failed on read; asking HyperID: ${describe(error)}`);
+      return undefined;
+    }
+  }
+
+  private writeStore(key: string, entry: CachedTwoFactorTypes, ttlMs: number): void {
+    if (!this.store) return;
+    const report = (error: unknown) =>
+      this.logger.warn(`Shared 2FA cache store failed on write: ${describe(error)}`);
+    try {
+      this.store.set(key, entry, ttlMs).catch(report);
+    } catch (error) {
+      report(error);
+    }
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,1 @@
+export { TwoFactorTypesResponseDto } from './two-factor-types-response.dto.js';

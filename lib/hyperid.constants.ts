@@ -1,0 +1,30 @@
+/** Default base URL of HyperID's API. */
+export const DEFAULT_API_URL = 'https://api.hypersecureid.com';
+/** Path of the endpoint that lists a user's 2FA methods. */
+export const TWO_FACTOR_TYPES_PATH = '/2fa/types/get';
+/** The scope HyperID requires for that endpoint; named in `insufficient_scope` challenges. */
+export const REQUIRED_SCOPE = 'second-factor-auth-client';
+/** The realm of every `WWW-Authenticate` challenge the guard sends. */
+export const AUTH_REALM = 'hyperid';
+/** Context of every log line the module writes. */
+export const LOGGER_CONTEXT = 'HyperIdModule';
+
+/** Largest HyperID answer accepted, in bytes. */
+export const MAX_RESPONSE_BYTES = 64 * 1024;
+/** Largest access token accepted, in characters (longer ones are refused before calling HyperID). */
+export const MAX_TOKEN_LENGTH = 8 * 1024;
+
+export const DEFAULTS = Object.freeze({
+  timeoutMs: 5000,
+  retries: 2,
+  cacheTtlMs: 30_000,
+  cacheMaxEntries: 10_000,
+  breakerThreshold: 5,
+  breakerHalfOpenAfterMs: 10_000,
+  maxSockets: 64,
+  /** Retry-After sent with a 503 when no better estimate is known, in seconds. */
+  retryAfterSeconds: 1,
+});
+
+/** Injection token of the validated, defaulted options. */
+export const HYPERID_RESOLVED_OPTIONS = Symbol('hyperid:resolved-options');

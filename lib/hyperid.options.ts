@@ -1,0 +1,116 @@
+import { isIP } from 'node:net';
+import { DEFAULT_API_URL, DEFAULTS } from './hyperid.constants.js';
+import type { HyperIdModuleOptions } from './interfaces/hyperid-module-options.interface.js';
+import type { TwoFactorCacheStore } from './interfaces/two-factor-cache-store.interface.js';
+
+/** Options after validation, with every default filled in. */
+export interface ResolvedHyperIdOptions {
+  apiUrl: URL;
+  timeoutMs: number;
+  retries: number;
+  cache: false | { ttlMs: number; maxEntries: number; store?: TwoFactorCacheStore };
+  circuitBreaker: false | { threshold: number; halfOpenAfterMs: number };
+  maxSockets: number;
+}
+
+const KNOWN_KEYS = new Set(['apiUrl', 'timeoutMs', 'retries', 'cache', 'circuitBreaker', 'maxSockets']);
+
+function fail(option: string, problem: string): never {
+  throw new Error(`HyperIdModule: invalid option "${option}": ${problem}`);
+}
+
+function integer(option: string, value: unknown, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    fail(option, `expected an integer from ${min} to ${max}, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function describe(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.slice(0, 80));
+  return value === null ? 'null' : typeof value;
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** True when `hostname` (as `URL` spells it) names this machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
+}
+
+function resolveApiUrl(value: unknown): URL {
+  if (value === undefined) return new URL(DEFAULT_API_URL);
+  if (typeof value !== 'string' || !URL.canParse(value)) {
+    fail('apiUrl', `expected an absolute URL, got ${describe(value)}`);
+  }
+  const url = new URL(value);
+  if (url.username || url.password) fail('apiUrl', 'credentials in the URL are not allowed');
+  if (url.search || url.hash) fail('apiUrl', 'a query string or fragment is not allowed');
+  if (url.protocol === 'http:') {
+    if (!isLoopbackHost(url.hostname)) {
+      fail('apiUrl', `http:// is allowed only for loopback hosts; use https:// for "${url.hostname}"`);
+    }
+  } else if (url.protocol !== 'https:') {
+    fail('apiUrl', `expected an https:// URL, got "${url.protocol}"`);
+  }
+  url.pathname = url.pathname.replace(/\/+$/, '');
+  return url;
+}
+
+function resolveCache(value: unknown): ResolvedHyperIdOptions['cache'] {
+  if (value === false) return false;
+  if (value === undefined) value = {};
+  if (!isPlainObject(value)) fail('cache', `expected false or an object, got ${describe(value)}`);
+  const store = value.store as TwoFactorCacheStore | undefined;
+  if (store !== undefined && (typeof store?.get !== 'function' || typeof store?.set !== 'function')) {
+    fail('cache.store', 'expected an object with get(key) and set(key, value, ttlMs) methods');
+  }
+  return {
+    ttlMs: integer('cache.ttlMs', value.ttlMs, DEFAULTS.cacheTtlMs, 1, 24 * 3_600_000),
+    maxEntries: integer('cache.maxEntries', value.maxEntries, DEFAULTS.cacheMaxEntries, 1, 10_000_000),
+    store,
+  };
+}
+
+function resolveBreaker(value: unknown): ResolvedHyperIdOptions['circuitBreaker'] {
+  if (value === false) return false;
+  if (value === undefined) value = {};
+  if (!isPlainObject(value)) fail('circuitBreaker', `expected false or an object, got ${describe(value)}`);
+  return {
+    threshold: integer('circuitBreaker.threshold', value.threshold, DEFAULTS.breakerThreshold, 1, 1000),
+    halfOpenAfterMs: integer(
+      'circuitBreaker.halfOpenAfterMs',
+      value.halfOpenAfterMs,
+      DEFAULTS.breakerHalfOpenAfterMs,
+      1,
+      3_600_000,
+    ),
+  };
+}
+
+/**
+ * Validates the module's options and fills in defaults. Throws at start-up, naming the option,
+ * so a misconfigured app never boots.
+ */
+export function resolveHyperIdOptions(options: HyperIdModuleOptions | undefined): ResolvedHyperIdOptions {
+  const raw: unknown = options ?? {};
+  if (!isPlainObject(raw)) fail('options', `expected an object, got ${describe(raw)}`);
+  for (const key of Object.keys(raw)) {
+    if (!KNOWN_KEYS.has(key)) fail(key, 'unknown option');
+  }
+  return {
+    apiUrl: resolveApiUrl(raw.apiUrl),
+    timeoutMs: integer('timeoutMs', raw.timeoutMs, DEFAULTS.timeoutMs, 1, 120_000),
+    retries: integer('retries', raw.retries, DEFAULTS.retries, 0, 10),
+    cache: resolveCache(raw.cache),
+    circuitBreaker: resolveBreaker(raw.circuitBreaker),
+    maxSockets: integer('maxSockets', raw.maxSockets, DEFAULTS.maxSockets, 1, 4096),
+  };
+}

@@ -1,0 +1,6 @@
+export type {
+  HyperIdCacheOptions,
+  HyperIdCircuitBreakerOptions,
+  HyperIdModuleOptions,
+} from './hyperid-module-options.interface.js';
+export type { CachedTwoFactorTypes, TwoFactorCacheStore } from './two-factor-cache-store.interface.js';

@@ -1,0 +1,8 @@
+// nestjs-hyperid/testing: a stand-in HyperID for tests, samples and benchmarks.
+export {
+  FakeHyperIdServer,
+  type FakeHyperIdFault,
+  type FakeHyperIdRequest,
+  type FakeHyperIdServerOptions,
+  type FakeTokenAnswer,
+} from './fake-hyperid.server.js';
