@@ -1,6 +1,9 @@
 import { isIP } from 'node:net';
 import { DEFAULT_API_URL, DEFAULTS } from './hyperid.constants.js';
-import type { HyperIdModuleOptions } from './interfaces/hyperid-module-options.interface.js';
+import type {
+  HyperIdModuleOptions,
+  HyperIdTokenExtractor,
+} from './interfaces/hyperid-module-options.interface.js';
 import type { TwoFactorCacheStore } from './interfaces/two-factor-cache-store.interface.js';
 
 /** Options after validation, with every default filled in. */
@@ -11,9 +14,20 @@ export interface ResolvedHyperIdOptions {
   cache: false | { ttlMs: number; maxEntries: number; store?: TwoFactorCacheStore };
   circuitBreaker: false | { threshold: number; halfOpenAfterMs: number };
   maxSockets: number;
+  stepUp: false | { acrValues?: string; maxAgeSeconds?: number };
+  tokenExtractor?: HyperIdTokenExtractor;
 }
 
-const KNOWN_KEYS = new Set(['apiUrl', 'timeoutMs', 'retries', 'cache', 'circuitBreaker', 'maxSockets']);
+const KNOWN_KEYS = new Set([
+  'apiUrl',
+  'timeoutMs',
+  'retries',
+  'cache',
+  'circuitBreaker',
+  'maxSockets',
+  'stepUp',
+  'tokenExtractor',
+]);
 
 function fail(option: string, problem: string): never {
   throw new Error(`HyperIdModule: invalid option "${option}": ${problem}`);
@@ -95,6 +109,27 @@ function resolveBreaker(value: unknown): ResolvedHyperIdOptions['circuitBreaker'
   };
 }
 
+function resolveTokenExtractor(value: unknown): HyperIdTokenExtractor | undefined {
+  if (value !== undefined && typeof value !== 'function') {
+    fail('tokenExtractor', `expected a function (context) => token, got ${describe(value)}`);
+  }
+  return value as HyperIdTokenExtractor | undefined;
+}
+
+function resolveStepUp(value: unknown): ResolvedHyperIdOptions['stepUp'] {
+  if (value === undefined || value === false) return false;
+  if (!isPlainObject(value)) fail('stepUp', `expected false or an object, got ${describe(value)}`);
+  const { acrValues } = value;
+  if (acrValues !== undefined && (typeof acrValues !== 'string' || !/^[\x21\x23-\x5b\x5d-\x7e ]+$/.test(acrValues))) {
+    fail('stepUp.acrValues', 'expected a non-empty string of printable ASCII without quotes or backslashes');
+  }
+  const maxAgeSeconds =
+    value.maxAgeSeconds === undefined
+      ? undefined
+      : integer('stepUp.maxAgeSeconds', value.maxAgeSeconds, 0, 0, 31_536_000);
+  return { acrValues: acrValues as string | undefined, maxAgeSeconds };
+}
+
 /**
  * Validates the module's options and fills in defaults. Throws at start-up, naming the option,
  * so a misconfigured app never boots.
@@ -112,5 +147,7 @@ export function resolveHyperIdOptions(options: HyperIdModuleOptions | undefined)
     cache: resolveCache(raw.cache),
     circuitBreaker: resolveBreaker(raw.circuitBreaker),
     maxSockets: integer('maxSockets', raw.maxSockets, DEFAULTS.maxSockets, 1, 4096),
+    stepUp: resolveStepUp(raw.stepUp),
+    tokenExtractor: resolveTokenExtractor(raw.tokenExtractor),
   };
 }

@@ -7,6 +7,8 @@ export type {
   HyperIdCacheOptions,
   HyperIdCircuitBreakerOptions,
   HyperIdModuleOptions,
+  HyperIdStepUpOptions,
+  HyperIdTokenExtractor,
   TwoFactorCacheStore,
 } from './interfaces/index.js';
 
@@ -17,7 +19,11 @@ export { TwoFactorGuard } from './two-factor.guard.js';
 export { RequireTwoFactor, SkipTwoFactor } from './require-two-factor.decorator.js';
 export { TwoFactorTypes } from './two-factor-types.decorator.js';
 export type { TwoFactorRequirement, TwoFactorRequirementOptions } from './two-factor.metadata.js';
-export { TwoFactorRequiredException, type TwoFactorRequiredBody } from './two-factor.exceptions.js';
+export {
+  TwoFactorRequiredException,
+  TwoFactorStepUpRequiredException,
+  type TwoFactorRequiredBody,
+} from './two-factor.exceptions.js';
 
 export { TwoFactorType } from './two-factor-type.enum.js';
 export { HyperIdResult } from './hyperid-result.enum.js';

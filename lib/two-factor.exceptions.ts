@@ -1,11 +1,12 @@
-import { ForbiddenException } from '@nestjs/common';
+import { ForbiddenException, UnauthorizedException } from '@nestjs/common';
 import type { TwoFactorType } from './two-factor-type.enum.js';
 
-/** What the 403 body of a missing 2FA requirement carries, beside Nest's usual fields. */
+/** What the body of a missing 2FA requirement carries, beside Nest's usual fields. */
 export interface TwoFactorRequiredBody {
-  statusCode: 403;
+  /** 403, or 401 with the `stepUp` option. */
+  statusCode: 403 | 401;
   message: string;
-  error: 'Forbidden';
+  error: 'Forbidden' | 'Unauthorized';
   /** `'all'`: every type in `required` is needed; `'any'`: one of them is enough. */
   mode: 'all' | 'any';
   /** The types the route's requirement names. */
@@ -27,17 +28,39 @@ export class TwoFactorRequiredException extends ForbiddenException {
     /** The required types the user has not enabled. */
     readonly missing: readonly TwoFactorType[],
   ) {
-    const body: TwoFactorRequiredBody = {
-      statusCode: 403,
-      message:
-        mode === 'all'
-          ? 'Two-factor authentication required: enable every required method'
-          : 'Two-factor authentication required: enable one of the required methods',
-      error: 'Forbidden',
-      mode,
-      required: [...required],
-      missing: [...missing],
-    };
-    super(body);
+    super(requiredBody(403, mode, required, missing));
   }
+}
+
+/**
+ * Thrown instead of {@link TwoFactorRequiredException} when the `stepUp` option is set: answered
+ * 401 with an RFC 9470 `insufficient_user_authentication` challenge and the same body fields.
+ */
+export class TwoFactorStepUpRequiredException extends UnauthorizedException {
+  constructor(
+    readonly mode: 'all' | 'any',
+    readonly required: readonly TwoFactorType[],
+    readonly missing: readonly TwoFactorType[],
+  ) {
+    super(requiredBody(401, mode, required, missing));
+  }
+}
+
+function requiredBody(
+  statusCode: 401 | 403,
+  mode: 'all' | 'any',
+  required: readonly TwoFactorType[],
+  missing: readonly TwoFactorType[],
+): TwoFactorRequiredBody {
+  return {
+    statusCode,
+    message:
+      mode === 'all'
+        ? 'Two-factor authentication required: enable every required method'
+        : 'Two-factor authentication required: enable one of the required methods',
+    error: statusCode === 403 ? 'Forbidden' : 'Unauthorized',
+    mode,
+    required: [...required],
+    missing: [...missing],
+  };
 }

@@ -3,6 +3,7 @@ import {
   BadRequestException,
   ForbiddenException,
   HttpException,
+  Inject,
   Injectable,
   Logger,
   ServiceUnavailableException,
@@ -11,8 +12,8 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
-import { readBearerCredentials } from './bearer-token.js';
-import { LOGGER_CONTEXT, REQUIRED_SCOPE } from './hyperid.constants.js';
+import { isWellFormedAccessToken, readBearerCredentials, type BearerCredentials } from './bearer-token.js';
+import { HYPERID_RESOLVED_OPTIONS, LOGGER_CONTEXT, REQUIRED_SCOPE } from './hyperid.constants.js';
 import { VERIFIED_TWO_FACTOR_TYPES, httpExchangeOf, type HttpExchange } from './hyperid.context.js';
 import {
   HyperIdAccessDeniedError,
@@ -21,7 +22,8 @@ import {
   HyperIdTokenExpiredError,
   HyperIdTokenInvalidError,
 } from './hyperid.errors.js';
-import { TwoFactorRequiredException } from './two-factor.exceptions.js';
+import type { ResolvedHyperIdOptions } from './hyperid.options.js';
+import { TwoFactorRequiredException, TwoFactorStepUpRequiredException } from './two-factor.exceptions.js';
 import { TwoFactorMetadata, type TwoFactorRequirement } from './two-factor.metadata.js';
 import { TwoFactorService } from './two-factor.service.js';
 import type { TwoFactorType } from './two-factor-type.enum.js';
@@ -41,6 +43,7 @@ export class TwoFactorGuard implements CanActivate {
     protected readonly reflector: Reflector,
     protected readonly twoFactorService: TwoFactorService,
     protected readonly adapterHost: HttpAdapterHost,
+    @Inject(HYPERID_RESOLVED_OPTIONS) protected readonly options: ResolvedHyperIdOptions,
   ) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
@@ -51,42 +54,65 @@ export class TwoFactorGuard implements CanActivate {
     if (!requirement) return true;
 
     const exchange = this.getExchange(context);
-    // Applied both globally and by the decorator, the guard runs twice: the first verdict stands.
-    if (Array.isArray(exchange.request[VERIFIED_TWO_FACTOR_TYPES])) return true;
+    // Types verified earlier in this request (the guard applied both globally and by the
+    // decorator, or the passport strategy) are reused: one HyperID lookup per request.
+    const verified = exchange?.request[VERIFIED_TWO_FACTOR_TYPES];
+    const types = Array.isArray(verified)
+      ? (verified as number[])
+      : await this.lookUpTypes(this.readCredentials(context, exchange), exchange?.response);
 
-    const types = await this.lookUpTypes(exchange);
     const missing = requirement.types.filter((type) => !types.includes(type));
     const satisfied = requirement.mode === 'all' ? missing.length === 0 : missing.length < requirement.types.length;
     if (!satisfied) this.throwTwoFactorRequired(context, requirement, missing);
 
-    exchange.request[VERIFIED_TWO_FACTOR_TYPES] = types;
+    if (exchange) exchange.request[VERIFIED_TWO_FACTOR_TYPES] = types;
     return true;
   }
 
   /**
-   * The request and response behind `context`. HTTP and GraphQL are supported; any other context
-   * is refused, never passed.
+   * The request and response behind `context`: HTTP and GraphQL are read here; other contexts
+   * need the `tokenExtractor` option and are refused without it, never passed.
    */
-  protected getExchange(context: ExecutionContext): HttpExchange {
+  protected getExchange(context: ExecutionContext): HttpExchange | undefined {
     const exchange = httpExchangeOf(context);
-    if (!exchange) {
-      this.logger.error(`@RequireTwoFactor() on a "${context.getType()}" handler is not supported; refusing`);
+    if (!exchange && !this.options.tokenExtractor) {
+      this.logger.error(
+        `@RequireTwoFactor() on a "${context.getType()}" handler needs the tokenExtractor option; refusing`,
+      );
       throw new ForbiddenException('Two-factor authentication cannot be verified in this context');
     }
     return exchange;
   }
 
-  /** Throws the answer to a user who lacks required 2FA methods; override to answer otherwise. */
+  /**
+   * Throws the answer to a user who lacks required 2FA methods: 403 with `required`/`missing`, or
+   * 401 with an RFC 9470 step-up challenge when the `stepUp` option is set. Override to answer otherwise.
+   */
   protected throwTwoFactorRequired(
-    _context: ExecutionContext,
+    context: ExecutionContext,
     requirement: TwoFactorRequirement,
     missing: readonly TwoFactorType[],
   ): never {
-    throw new TwoFactorRequiredException(requirement.mode, requirement.types, missing);
+    const { stepUp } = this.options;
+    if (!stepUp) throw new TwoFactorRequiredException(requirement.mode, requirement.types, missing);
+    const params: Record<string, string> = {
+      error: 'insufficient_user_authentication',
+      error_description: 'Two-factor authentication with the required methods is needed',
+    };
+    if (stepUp.acrValues !== undefined) params.acr_values = stepUp.acrValues;
+    if (stepUp.maxAgeSeconds !== undefined) params.max_age = String(stepUp.maxAgeSeconds);
+    this.setHeader(httpExchangeOf(context)?.response, 'WWW-Authenticate', bearerChallenge(params));
+    throw new TwoFactorStepUpRequiredException(requirement.mode, requirement.types, missing);
   }
 
-  private async lookUpTypes({ request, response }: HttpExchange): Promise<readonly number[]> {
-    const credentials = readBearerCredentials(request.headers?.authorization);
+  private readCredentials(context: ExecutionContext, exchange: HttpExchange | undefined): BearerCredentials {
+    if (exchange) return readBearerCredentials(exchange.request.headers?.authorization);
+    const token = this.options.tokenExtractor?.(context);
+    if (token === undefined || token === '') return { kind: 'missing' };
+    return isWellFormedAccessToken(token) ? { kind: 'token', token } : { kind: 'malformed' };
+  }
+
+  private async lookUpTypes(credentials: BearerCredentials, response: unknown): Promise<readonly number[]> {
     if (credentials.kind === 'missing') {
       this.setHeader(response, 'WWW-Authenticate', bearerChallenge());
       throw new UnauthorizedException('A bearer token is required');

@@ -1,3 +1,4 @@
+import type { ExecutionContext } from '@nestjs/common';
 import type { TwoFactorCacheStore } from './two-factor-cache-store.interface.js';
 
 /** Cache settings; see {@link HyperIdModuleOptions.cache}. */
@@ -17,6 +18,20 @@ export interface HyperIdCircuitBreakerOptions {
   /** How long the circuit stays open before one probe call is let through, in milliseconds. Default 10000. */
   halfOpenAfterMs?: number;
 }
+
+/** Step-up settings; see {@link HyperIdModuleOptions.stepUp}. */
+export interface HyperIdStepUpOptions {
+  /** `acr_values` to put in the RFC 9470 challenge, e.g. `'urn:hyperid:2fa'`. Default: none. */
+  acrValues?: string;
+  /** `max_age` to put in the RFC 9470 challenge, in seconds. Default: none. */
+  maxAgeSeconds?: number;
+}
+
+/**
+ * Reads the bearer token of a request in a context the guard cannot read itself (WebSocket,
+ * microservices). Returns the token alone (no `Bearer ` prefix), or undefined when there is none.
+ */
+export type HyperIdTokenExtractor = (context: ExecutionContext) => string | undefined;
 
 /** Options of `HyperIdModule.forRoot()` / `forRootAsync()`. */
 export interface HyperIdModuleOptions {
@@ -41,4 +56,15 @@ export interface HyperIdModuleOptions {
   circuitBreaker?: false | HyperIdCircuitBreakerOptions;
   /** Most sockets kept open to HyperID at once (keep-alive agent). Default 64. */
   maxSockets?: number;
+  /**
+   * Answer a user who lacks the required 2FA methods with 401 and an RFC 9470
+   * `error="insufficient_user_authentication"` challenge, for clients that run step-up flows,
+   * instead of 403. Default `false` (403).
+   */
+  stepUp?: false | HyperIdStepUpOptions;
+  /**
+   * Token extraction for contexts other than HTTP and GraphQL. Without it, a guarded handler in
+   * such a context is refused (fail closed). Default: none.
+   */
+  tokenExtractor?: HyperIdTokenExtractor;
 }

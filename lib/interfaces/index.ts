@@ -2,5 +2,7 @@ export type {
   HyperIdCacheOptions,
   HyperIdCircuitBreakerOptions,
   HyperIdModuleOptions,
+  HyperIdStepUpOptions,
+  HyperIdTokenExtractor,
 } from './hyperid-module-options.interface.js';
 export type { CachedTwoFactorTypes, TwoFactorCacheStore } from './two-factor-cache-store.interface.js';
