@@ -32,18 +32,19 @@ export function readBearerCredentials(authorization: unknown): BearerCredentials
 
   let outcome: BearerCredentials = { kind: 'malformed' };
   const run = Object.create(strategy) as PassportBearerStrategy<VerifyFunction> & {
-    success(user: unknown): void;
-    fail(challenge?: unknown): void;
-    error(err: unknown): void;
+    success: (user: unknown) => void;
+    fail: (challenge?: unknown) => void;
+    error: (err: unknown) => void;
   };
   run.success = (token) => {
     outcome = isWellFormedAccessToken(token) ? { kind: 'token', token } : { kind: 'malformed' };
   };
   // With the Bearer scheme present, every failure means the credentials are malformed.
-  run.fail = () => {
+  const malformed = () => {
     outcome = { kind: 'malformed' };
   };
-  run.error = run.fail;
+  run.fail = malformed;
+  run.error = malformed;
   run.authenticate({ headers: { authorization } } as unknown as Parameters<PassportBearerStrategy<VerifyFunction>['authenticate']>[0]);
   return outcome;
 }

@@ -28,7 +28,7 @@ import { HyperIdResiliencePolicy } from './hyperid.resilience.js';
 
 /** Turns a non-zero `result` into the error the public API promises for it. */
 export function errorForResult(result: number): HyperIdError {
-  switch (result) {
+  switch (result as HyperIdResult) {
     case HyperIdResult.ServiceTemporarilyUnavailable:
       return new HyperIdServiceUnavailableError('HyperID is temporarily unavailable (result -1)', { result });
     case HyperIdResult.InvalidParameters:
@@ -68,7 +68,7 @@ export function parseTwoFactorAnswer(status: number, body: string): TwoFactorTyp
   if (typeof result !== 'number' || !Number.isInteger(result)) {
     throw new HyperIdUpstreamError('HyperID answered without an integer "result"');
   }
-  if (result !== HyperIdResult.Success) throw errorForResult(result);
+  if ((result as HyperIdResult) !== HyperIdResult.Success) throw errorForResult(result);
   if (status !== 200) {
     throw new HyperIdUpstreamError(`HyperID answered HTTP ${status} with result 0`);
   }

@@ -6,6 +6,14 @@ export interface HttpExchange {
   response: unknown;
 }
 
+/** What Apollo (`req`/`res`) or Mercurius (`reply`) put in a resolver's context. */
+interface GraphQlContextLike {
+  req?: unknown;
+  res?: unknown;
+  request?: unknown;
+  reply?: { request?: unknown };
+}
+
 /**
  * The request and response of an HTTP or GraphQL execution context; undefined for any other
  * context (WebSocket, microservices), which the guard refuses. GraphQL is read from the resolver's
@@ -19,10 +27,10 @@ export function httpExchangeOf(context: ExecutionContext): HttpExchange | undefi
     return { request: http.getRequest(), response: http.getResponse() };
   }
   if (type === 'graphql') {
-    const gql = context.getArgByIndex<Record<string, any> | undefined>(2);
+    const gql = context.getArgByIndex<GraphQlContextLike | undefined>(2);
     const request = gql?.req ?? gql?.request ?? gql?.reply?.request;
     if (typeof request !== 'object' || request === null) return undefined;
-    return { request, response: gql?.res ?? gql?.reply };
+    return { request: request as HttpExchange['request'], response: gql?.res ?? gql?.reply };
   }
   return undefined;
 }

@@ -127,7 +127,7 @@ function resolveStepUp(value: unknown): ResolvedHyperIdOptions['stepUp'] {
     value.maxAgeSeconds === undefined
       ? undefined
       : integer('stepUp.maxAgeSeconds', value.maxAgeSeconds, 0, 0, 31_536_000);
-  return { acrValues: acrValues as string | undefined, maxAgeSeconds };
+  return { acrValues, maxAgeSeconds };
 }
 
 /**

@@ -5,7 +5,6 @@ import { AUTH_REALM } from './hyperid.constants.js';
  * characters dropped, so no value can break out of the header or split it.
  */
 function quoted(value: string): string {
-  // eslint-disable-next-line no-control-regex
   const printable = value.replace(/[^\x20-\x7e]/g, '');
   return `"${printable.replace(/[\\"]/g, (char) => `\\${char}`)}"`;
 }
