@@ -62,7 +62,11 @@ export function isLoopbackHost(hostname: string): boolean {
 function resolveApiUrl(value: unknown): URL {
   if (value === undefined) return new URL(DEFAULT_API_URL);
   if (typeof value !== 'string' || !URL.canParse(value)) {
-    fail('apiUrl', `expected an absolute URL, got ${describe(value)}`);
+    // The value is not echoed: a malformed URL may still carry credentials.
+    fail(
+      'apiUrl',
+      `expected an absolute URL, got ${typeof value === 'string' ? 'a string that is not one' : describe(value)}`,
+    );
   }
   const url = new URL(value);
   if (url.username || url.password) fail('apiUrl', 'credentials in the URL are not allowed');
@@ -120,7 +124,10 @@ function resolveStepUp(value: unknown): ResolvedHyperIdOptions['stepUp'] {
   if (value === undefined || value === false) return false;
   if (!isPlainObject(value)) fail('stepUp', `expected false or an object, got ${describe(value)}`);
   const { acrValues } = value;
-  if (acrValues !== undefined && (typeof acrValues !== 'string' || !/^[\x21\x23-\x5b\x5d-\x7e ]+$/.test(acrValues))) {
+  if (
+    acrValues !== undefined &&
+    (typeof acrValues !== 'string' || !/^[\x21\x23-\x5b\x5d-\x7e ]+$/.test(acrValues))
+  ) {
     fail('stepUp.acrValues', 'expected a non-empty string of printable ASCII without quotes or backslashes');
   }
   const maxAgeSeconds =

@@ -1,0 +1,289 @@
+import { describe, expect, it } from '@jest/globals';
+import { DEFAULT_API_URL, DEFAULTS } from './hyperid.constants.js';
+import type { HyperIdModuleOptions } from './interfaces/hyperid-module-options.interface.js';
+import type { TwoFactorCacheStore } from './interfaces/two-factor-cache-store.interface.js';
+import { isLoopbackHost, resolveHyperIdOptions } from './hyperid.options.js';
+
+/** Options as a misconfigured app (plain JS, env strings) might pass them. */
+const resolve = (options: unknown) => resolveHyperIdOptions(options as HyperIdModuleOptions);
+
+const store: TwoFactorCacheStore = {
+  get: async () => undefined,
+  set: async () => undefined,
+};
+
+describe('resolveHyperIdOptions', () => {
+  describe('defaults', () => {
+    it.each([undefined, {}])('fills in every default for %p', (input) => {
+      const resolved = resolve(input);
+      expect(resolved.apiUrl).toBeInstanceOf(URL);
+      expect(resolved.apiUrl.origin).toBe(DEFAULT_API_URL);
+      expect(resolved).toMatchObject({
+        timeoutMs: 5000,
+        retries: 2,
+        cache: { ttlMs: 30_000, maxEntries: 10_000, store: undefined },
+        circuitBreaker: { threshold: 5, halfOpenAfterMs: 10_000 },
+        maxSockets: DEFAULTS.maxSockets,
+        stepUp: false,
+        tokenExtractor: undefined,
+      });
+    });
+
+    it('fills in the defaults inside a partial cache / circuitBreaker object', () => {
+      const resolved = resolve({ cache: { ttlMs: 1000 }, circuitBreaker: { threshold: 2 } });
+      expect(resolved.cache).toEqual({ ttlMs: 1000, maxEntries: 10_000, store: undefined });
+      expect(resolved.circuitBreaker).toEqual({ threshold: 2, halfOpenAfterMs: 10_000 });
+    });
+
+    it('keeps values that are given', () => {
+      const resolved = resolve({
+        apiUrl: 'https://hyperid.example.com/base/',
+        timeoutMs: 1234,
+        retries: 0,
+        cache: { ttlMs: 5, maxEntries: 7, store },
+        circuitBreaker: { threshold: 1, halfOpenAfterMs: 99 },
+        maxSockets: 3,
+      });
+      expect(resolved.apiUrl.href).toBe('https://hyperid.example.com/base');
+      expect(resolved.timeoutMs).toBe(1234);
+      expect(resolved.retries).toBe(0);
+      expect(resolved.cache).toEqual({ ttlMs: 5, maxEntries: 7, store });
+      expect(resolved.circuitBreaker).toEqual({ threshold: 1, halfOpenAfterMs: 99 });
+      expect(resolved.maxSockets).toBe(3);
+    });
+
+    it('does not change the object it was given', () => {
+      const input = { apiUrl: 'https://hyperid.example.com/', cache: { ttlMs: 10 } };
+      const copy = structuredClone(input);
+      resolve(input);
+      expect(input).toEqual(copy);
+    });
+  });
+
+  describe('apiUrl', () => {
+    it.each([
+      'not a url',
+      '',
+      '/2fa/types/get',
+      'api.hypersecureid.com',
+    ])('refuses %p, which is not an absolute URL', (apiUrl) => {
+      expect(() => resolve({ apiUrl })).toThrow(/"apiUrl".*absolute URL/);
+    });
+
+    it.each([42, null, {}, true])('refuses a non-string %p', (apiUrl) => {
+      expect(() => resolve({ apiUrl })).toThrow(/invalid option "apiUrl"/);
+    });
+
+    it.each([
+      'http://api.hypersecureid.com',
+      'http://10.0.0.1:8080',
+      'http://192.168.1.20',
+      'http://128.0.0.1',
+      'http://localhost.evil.example.com',
+      'http://[::2]',
+      'http://[::ffff:8.8.8.8]',
+    ])('refuses http:// to the non-loopback host of %s', (apiUrl) => {
+      expect(() => resolve({ apiUrl })).toThrow(/"apiUrl".*http:\/\/ is allowed only for loopback/);
+    });
+
+    it.each([
+      'http://127.0.0.1:4000',
+      'http://127.1.2.3',
+      'http://localhost:3000',
+      'http://LOCALHOST',
+      'http://hyperid.localhost:8080',
+      'http://[::1]:4000',
+    ])('allows http:// to the loopback host of %s', (apiUrl) => {
+      expect(resolve({ apiUrl }).apiUrl.protocol).toBe('http:');
+    });
+
+    it.each(['ftp://api.hypersecureid.com', 'file:///etc/passwd', 'ws://127.0.0.1', 'javascript:alert(1)'])(
+      'refuses the scheme of %s',
+      (apiUrl) => {
+        expect(() => resolve({ apiUrl })).toThrow(/invalid option "apiUrl"/);
+      },
+    );
+
+    it.each(['https://user:pass@api.hypersecureid.com', 'https://user@api.hypersecureid.com', 'http://u:p@127.0.0.1'])(
+      'refuses credentials in %s',
+      (apiUrl) => {
+        expect(() => resolve({ apiUrl })).toThrow(/"apiUrl".*credentials/);
+      },
+    );
+
+    it.each(['https://api.hypersecureid.com/?token=x', 'https://api.hypersecureid.com/#frag'])(
+      'refuses a query or fragment in %s',
+      (apiUrl) => {
+        expect(() => resolve({ apiUrl })).toThrow(/"apiUrl".*query string or fragment/);
+      },
+    );
+
+    it('never echoes credentials of a refused URL in the message', () => {
+      let message = '';
+      try {
+        resolve({ apiUrl: 'https://alice:s3cr3t-pw@api.hypersecureid.com' });
+      } catch (error) {
+        message = (error as Error).message;
+      }
+      expect(message).toMatch(/apiUrl/);
+      expect(message).not.toContain('s3cr3t-pw');
+    });
+
+    it('drops trailing slashes of the path and keeps a base path', () => {
+      expect(resolve({ apiUrl: 'https://api.hypersecureid.com/' }).apiUrl.pathname).toBe('/');
+      expect(resolve({ apiUrl: 'https://gw.example.com/hyperid///' }).apiUrl.pathname).toBe('/hyperid');
+    });
+  });
+
+  describe('isLoopbackHost', () => {
+    it.each([
+      ['127.0.0.1', true],
+      ['127.255.255.254', true],
+      ['localhost', true],
+      ['a.localhost', true],
+      ['[::1]', true],
+      ['::1', true],
+      ['126.0.0.1', false],
+      ['0.0.0.0', false],
+      ['localhost.example.com', false],
+      ['127.0.0.1.nip.io', false],
+      ['[::]', false],
+      ['example.com', false],
+    ])('%s → %p', (host, expected) => {
+      expect(isLoopbackHost(host)).toBe(expected);
+    });
+  });
+
+  describe('numbers', () => {
+    const numericOptions: Array<[string, (value: unknown) => unknown]> = [
+      ['timeoutMs', (value) => ({ timeoutMs: value })],
+      ['retries', (value) => ({ retries: value })],
+      ['maxSockets', (value) => ({ maxSockets: value })],
+      ['cache.ttlMs', (value) => ({ cache: { ttlMs: value } })],
+      ['cache.maxEntries', (value) => ({ cache: { maxEntries: value } })],
+      ['circuitBreaker.threshold', (value) => ({ circuitBreaker: { threshold: value } })],
+      ['circuitBreaker.halfOpenAfterMs', (value) => ({ circuitBreaker: { halfOpenAfterMs: value } })],
+      ['stepUp.maxAgeSeconds', (value) => ({ stepUp: { maxAgeSeconds: value } })],
+    ];
+    const badValues: unknown[] = [-1, -0.5, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '100', null, true, [], {}];
+
+    for (const [name, build] of numericOptions) {
+      it.each(badValues)(`refuses ${name} = %p, naming the option`, (value) => {
+        expect(() => resolve(build(value))).toThrow(`invalid option "${name}"`);
+      });
+    }
+
+    it('names the value it refused', () => {
+      expect(() => resolve({ timeoutMs: -5 })).toThrow(/got -5/);
+      expect(() => resolve({ retries: Number.NaN })).toThrow(/got NaN/);
+      expect(() => resolve({ timeoutMs: '100' })).toThrow(/got "100"/);
+    });
+
+    it.each([
+      [{ timeoutMs: 0 }, 'timeoutMs'],
+      [{ retries: 11 }, 'retries'],
+      [{ cache: { ttlMs: 0 } }, 'cache.ttlMs'],
+      [{ cache: { maxEntries: 0 } }, 'cache.maxEntries'],
+      [{ circuitBreaker: { threshold: 0 } }, 'circuitBreaker.threshold'],
+      [{ circuitBreaker: { halfOpenAfterMs: 0 } }, 'circuitBreaker.halfOpenAfterMs'],
+      [{ maxSockets: 0 }, 'maxSockets'],
+    ])('refuses %p, out of range', (options, name) => {
+      expect(() => resolve(options)).toThrow(`invalid option "${name}"`);
+    });
+
+    it('accepts retries 0 (no retry) and the range limits', () => {
+      expect(resolve({ retries: 0 }).retries).toBe(0);
+      expect(resolve({ retries: 10 }).retries).toBe(10);
+      expect(resolve({ timeoutMs: 1 }).timeoutMs).toBe(1);
+      expect(resolve({ timeoutMs: 120_000 }).timeoutMs).toBe(120_000);
+    });
+  });
+
+  describe('unknown keys', () => {
+    it.each(['timeout', 'apiURL', 'isGlobal', 'retry', 'url'])('refuses %s, naming it', (key) => {
+      expect(() => resolve({ [key]: 1 })).toThrow(`invalid option "${key}": unknown option`);
+    });
+
+    it.each(['https://api.hypersecureid.com', 5, [], true])('refuses options that are not an object: %p', (value) => {
+      expect(() => resolve(value)).toThrow(/invalid option "options"/);
+    });
+  });
+
+  describe('cache', () => {
+    it('false turns the cache off', () => {
+      expect(resolve({ cache: false }).cache).toBe(false);
+    });
+
+    it.each([true, null, 'memory', 0, []])('refuses cache = %p', (cache) => {
+      expect(() => resolve({ cache })).toThrow(/invalid option "cache": expected false or an object/);
+    });
+
+    it('keeps a store with get and set', () => {
+      const resolved = resolve({ cache: { store } });
+      expect(resolved.cache && resolved.cache.store).toBe(store);
+    });
+
+    it.each([{}, { get: async () => undefined }, { set: async () => undefined }, 'redis', null])(
+      'refuses the store %p',
+      (bad) => {
+        expect(() => resolve({ cache: { store: bad } })).toThrow(/invalid option "cache.store"/);
+      },
+    );
+  });
+
+  describe('circuitBreaker', () => {
+    it('false turns the breaker off', () => {
+      expect(resolve({ circuitBreaker: false }).circuitBreaker).toBe(false);
+    });
+
+    it.each([true, null, 'on', 3, []])('refuses circuitBreaker = %p', (circuitBreaker) => {
+      expect(() => resolve({ circuitBreaker })).toThrow(
+        /invalid option "circuitBreaker": expected false or an object/,
+      );
+    });
+  });
+
+  describe('stepUp', () => {
+    it.each([undefined, false])('%p means no step-up', (stepUp) => {
+      expect(resolve({ stepUp }).stepUp).toBe(false);
+    });
+
+    it('keeps acrValues and maxAgeSeconds', () => {
+      expect(resolve({ stepUp: { acrValues: 'urn:hyperid:2fa phr', maxAgeSeconds: 0 } }).stepUp).toEqual({
+        acrValues: 'urn:hyperid:2fa phr',
+        maxAgeSeconds: 0,
+      });
+      expect(resolve({ stepUp: {} }).stepUp).toEqual({ acrValues: undefined, maxAgeSeconds: undefined });
+    });
+
+    it.each([true, 'urn:x', null, 1])('refuses stepUp = %p', (stepUp) => {
+      expect(() => resolve({ stepUp })).toThrow(/invalid option "stepUp"/);
+    });
+
+    it.each(['', 'a"b', 'a\\b', 'line\r\nInjected: 1', 'caf\u00e9', 42])(
+      'refuses acrValues %p that could not be sent in a quoted-string',
+      (acrValues) => {
+        expect(() => resolve({ stepUp: { acrValues } })).toThrow(/invalid option "stepUp.acrValues"/);
+      },
+    );
+
+    it('refuses maxAgeSeconds over a year', () => {
+      expect(() => resolve({ stepUp: { maxAgeSeconds: 31_536_001 } })).toThrow(/"stepUp.maxAgeSeconds"/);
+    });
+  });
+
+  describe('tokenExtractor', () => {
+    it('keeps a function', () => {
+      const tokenExtractor = () => 'token';
+      expect(resolve({ tokenExtractor }).tokenExtractor).toBe(tokenExtractor);
+    });
+
+    it.each(['header', 1, {}, null])('refuses %p', (tokenExtractor) => {
+      expect(() => resolve({ tokenExtractor })).toThrow(/invalid option "tokenExtractor": expected a function/);
+    });
+  });
+
+  it('every message says which module the option belongs to', () => {
+    expect(() => resolve({ retries: -1 })).toThrow(/^HyperIdModule: invalid option "retries"/);
+  });
+});

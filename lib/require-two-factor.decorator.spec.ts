@@ -1,0 +1,130 @@
+import 'reflect-metadata';
+import { describe, expect, it } from '@jest/globals';
+import { GUARDS_METADATA } from '@nestjs/common/constants.js';
+import { Reflector } from '@nestjs/core';
+import { RequireTwoFactor, SkipTwoFactor, toTwoFactorRequirement } from './require-two-factor.decorator.js';
+import { TwoFactorGuard } from './two-factor.guard.js';
+import { TwoFactorMetadata, type TwoFactorRequirementOptions } from './two-factor.metadata.js';
+import { KNOWN_TWO_FACTOR_TYPES, TwoFactorType } from './two-factor-type.enum.js';
+
+const { HyperIdAuthenticator, Totp, Sms, AlternativeEmail } = TwoFactorType;
+
+/** Calls toTwoFactorRequirement with arguments the types would not allow (plain JS callers). */
+const normalise = (...args: unknown[]) => toTwoFactorRequirement(args as TwoFactorType[]);
+
+describe('toTwoFactorRequirement', () => {
+  it('no argument: any of every known type', () => {
+    expect(toTwoFactorRequirement([])).toEqual({ mode: 'any', types: [HyperIdAuthenticator, Totp, Sms, AlternativeEmail] });
+    expect(toTwoFactorRequirement([]).types).toEqual(KNOWN_TWO_FACTOR_TYPES);
+  });
+
+  it('one type: all of it', () => {
+    expect(toTwoFactorRequirement([Totp])).toEqual({ mode: 'all', types: [Totp] });
+  });
+
+  it('several types: all of them, duplicates dropped, order kept', () => {
+    expect(toTwoFactorRequirement([AlternativeEmail, HyperIdAuthenticator, AlternativeEmail])).toEqual({
+      mode: 'all',
+      types: [AlternativeEmail, HyperIdAuthenticator],
+    });
+  });
+
+  it('{ anyOf }: any of them', () => {
+    expect(toTwoFactorRequirement([{ anyOf: [Totp, Sms] }])).toEqual({ mode: 'any', types: [Totp, Sms] });
+  });
+
+  it('{ allOf }: all of them', () => {
+    expect(toTwoFactorRequirement([{ allOf: [Sms, Sms, HyperIdAuthenticator] }])).toEqual({
+      mode: 'all',
+      types: [Sms, HyperIdAuthenticator],
+    });
+  });
+
+  it('freezes the types, so route metadata cannot be changed at run time', () => {
+    expect(Object.isFrozen(toTwoFactorRequirement([Totp]).types)).toBe(true);
+    expect(Object.isFrozen(toTwoFactorRequirement([{ anyOf: [Totp] }]).types)).toBe(true);
+    expect(Object.isFrozen(toTwoFactorRequirement([]).types)).toBe(true);
+  });
+
+  it('does not keep a reference to the caller’s array', () => {
+    const list = [Totp];
+    const requirement = toTwoFactorRequirement([{ anyOf: list }]);
+    list.push(Sms);
+    expect(requirement.types).toEqual([Totp]);
+  });
+
+  describe('misuse throws at decoration time', () => {
+    it.each([
+      [[{ anyOf: [] }], /at least one/],
+      [[{ allOf: [] }], /at least one/],
+      [[{ anyOf: [Totp], allOf: [Sms] }], /not both or neither/],
+      [[{}], /not both or neither/],
+      [[{ oneOf: [Totp] }], /not both or neither/],
+      [[{ anyOf: Totp }], /must be an array/],
+      [[{ allOf: 'totp' }], /must be an array/],
+      [[{ anyOf: [Totp] }, Sms], /takes one argument/],
+      [[7], /7 is not a TwoFactorType/],
+      [[-1], /-1 is not a TwoFactorType/],
+      [[Totp, 1.5], /1.5 is not a TwoFactorType/],
+      [['Totp'], /Totp is not a TwoFactorType/],
+      [[Totp, null], /null is not a TwoFactorType/],
+      [[{ anyOf: [Totp, 99] }], /99 is not a TwoFactorType/],
+      [[{ allOf: ['1'] }], /1 is not a TwoFactorType/],
+    ])('%p', (args, message) => {
+      expect(() => normalise(...(args as unknown[]))).toThrow(TypeError);
+      expect(() => normalise(...(args as unknown[]))).toThrow(message);
+    });
+
+    it('the decorator itself throws, not the first request', () => {
+      expect(() => RequireTwoFactor({ anyOf: [] } as unknown as TwoFactorRequirementOptions)).toThrow(TypeError);
+      expect(() => RequireTwoFactor(42 as TwoFactorType)).toThrow(TypeError);
+    });
+  });
+});
+
+describe('@RequireTwoFactor / @SkipTwoFactor', () => {
+  const reflector = new Reflector();
+
+  @RequireTwoFactor({ anyOf: [Totp, Sms] })
+  class Guarded {
+    open(): void {}
+
+    @RequireTwoFactor(AlternativeEmail)
+    email(): void {}
+
+    @SkipTwoFactor()
+    skipped(): void {}
+  }
+
+  class Plain {
+    @RequireTwoFactor()
+    any(): void {}
+
+    none(): void {}
+  }
+
+  it('stores the normalised requirement on the class and the method', () => {
+    expect(reflector.get(TwoFactorMetadata, Guarded)).toEqual({ mode: 'any', types: [Totp, Sms] });
+    expect(reflector.get(TwoFactorMetadata, Guarded.prototype.email)).toEqual({ mode: 'all', types: [AlternativeEmail] });
+    expect(reflector.get(TwoFactorMetadata, Plain.prototype.any)).toEqual({ mode: 'any', types: KNOWN_TWO_FACTOR_TYPES });
+    expect(reflector.get(TwoFactorMetadata, Plain.prototype.none)).toBeUndefined();
+  });
+
+  it('@SkipTwoFactor() stores false, which overrides the class’s requirement', () => {
+    expect(reflector.get(TwoFactorMetadata, Guarded.prototype.skipped)).toBe(false);
+    const effective = (handler: () => void) => reflector.getAllAndOverride(TwoFactorMetadata, [handler, Guarded]);
+    expect(effective(Guarded.prototype.skipped)).toBe(false);
+    expect(effective(Guarded.prototype.email)).toEqual({ mode: 'all', types: [AlternativeEmail] });
+    expect(effective(Guarded.prototype.open)).toEqual({ mode: 'any', types: [Totp, Sms] });
+  });
+
+  it('applies TwoFactorGuard itself, on classes and methods', () => {
+    expect(Reflect.getMetadata(GUARDS_METADATA, Guarded)).toEqual([TwoFactorGuard]);
+    expect(Reflect.getMetadata(GUARDS_METADATA, Guarded.prototype.email)).toEqual([TwoFactorGuard]);
+    expect(Reflect.getMetadata(GUARDS_METADATA, Plain.prototype.any)).toEqual([TwoFactorGuard]);
+  });
+
+  it('@SkipTwoFactor() adds no guard', () => {
+    expect(Reflect.getMetadata(GUARDS_METADATA, Guarded.prototype.skipped)).toBeUndefined();
+  });
+});
