@@ -24,7 +24,12 @@ import {
 } from './hyperid.errors.js';
 import { HyperIdResult } from './hyperid-result.enum.js';
 import type { ResolvedHyperIdOptions } from './hyperid.options.js';
-import { HyperIdResiliencePolicy } from './hyperid.resilience.js';
+import { HyperIdResiliencePolicy, isTransientFailure } from './hyperid.resilience.js';
+import { recordCircuitStateChange, traceHyperIdCall } from './hyperid.telemetry.js';
+
+/** The breaker's refusals: unavailable, yet not a transient failure (HyperID was never called). */
+const isCircuitOpenError = (error: unknown) =>
+  error instanceof HyperIdServiceUnavailableError && !isTransientFailure(error);
 
 /** Turns a non-zero `result` into the error the public API promises for it. */
 export function errorForResult(result: number): HyperIdError {
@@ -116,16 +121,46 @@ export class HyperIdClient implements OnModuleDestroy {
     this.httpAgent = new HttpAgent(agentOptions);
     this.httpsAgent = new HttpsAgent(agentOptions);
     this.policy = new HyperIdResiliencePolicy(options);
+    this.policy.onCircuitStateChange(recordCircuitStateChange);
   }
 
   /** Asks HyperID for the 2FA methods of the token's user. Throws a `HyperIdError` on any failure. */
   async fetchTwoFactorTypes(accessToken: string): Promise<TwoFactorTypesResponseDto> {
+    let attempts = 0;
+    const attributes = { serverAddress: this.options.apiUrl.hostname };
+    return traceHyperIdCall(attributes, isCircuitOpenError, () => attempts, async () => {
+      try {
+        return await this.policy.execute((signal) => {
+          attempts += 1;
+          return this.attempt(accessToken, signal);
+        });
+      } catch (error) {
+        const failure = transportError(error);
+        this.log(failure);
+        throw failure;
+      }
+    });
+  }
+
+  /**
+   * Checks that HyperID answers, without a user's token: one `POST /2fa/types/get` with no
+   * `Authorization` header, outside the retries and the circuit breaker (a health check neither
+   * trips nor closes it). Reachable means any HTTP answer carrying a JSON integer `result` other
+   * than -1; resolves that code (HyperID refuses a token-less call, typically -5).
+   *
+   * @throws HyperIdServiceUnavailableError when HyperID cannot be reached, times out, answers
+   *   5xx/429 or result -1; HyperIdUpstreamError when the answer is not well-formed.
+   */
+  async probe(): Promise<{ result: number }> {
+    const response = await this.post(undefined);
     try {
-      return await this.policy.execute((signal) => this.attempt(accessToken, signal));
+      parseTwoFactorAnswer(response.status, typeof response.data === 'string' ? response.data : '');
+      return { result: HyperIdResult.Success };
     } catch (error) {
-      const failure = transportError(error);
-      this.log(failure);
-      throw failure;
+      // An answer about the (missing) token proves HyperID is up; its own failures do not.
+      if (!(error instanceof HyperIdError) || error instanceof HyperIdServiceUnavailableError) throw error;
+      if (error.result === undefined) throw error;
+      return { result: error.result };
     }
   }
 
@@ -135,12 +170,17 @@ export class HyperIdClient implements OnModuleDestroy {
   }
 
   private async attempt(accessToken: string, signal: AbortSignal): Promise<TwoFactorTypesResponseDto> {
-    let response: AxiosResponse<string>;
+    const response = await this.post(accessToken, signal);
+    return parseTwoFactorAnswer(response.status, typeof response.data === 'string' ? response.data : '');
+  }
+
+  /** One POST to the endpoint, with the user's token when there is one; transport failures as `HyperIdError`. */
+  private async post(accessToken: string | undefined, signal?: AbortSignal): Promise<AxiosResponse<string>> {
     try {
-      response = await firstValueFrom(
+      return await firstValueFrom(
         this.http.post<string>(this.endpoint, '{}', {
           headers: {
-            Authorization: `Bearer ${accessToken}`,
+            ...(accessToken === undefined ? {} : { Authorization: `Bearer ${accessToken}` }),
             'Content-Type': 'application/json',
             Accept: 'application/json',
           },
@@ -159,7 +199,6 @@ export class HyperIdClient implements OnModuleDestroy {
     } catch (error) {
       throw transportError(error);
     }
-    return parseTwoFactorAnswer(response.status, typeof response.data === 'string' ? response.data : '');
   }
 
   private log(failure: HyperIdError): void {

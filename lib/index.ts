@@ -25,6 +25,12 @@ export {
   type TwoFactorRequiredBody,
 } from './two-factor.exceptions.js';
 
+export {
+  HyperIdHealthIndicator,
+  type HyperIdCircuitState,
+  type HyperIdHealthIndicatorResult,
+} from './hyperid.health.js';
+
 export { TwoFactorType } from './two-factor-type.enum.js';
 export { HyperIdResult } from './hyperid-result.enum.js';
 export {

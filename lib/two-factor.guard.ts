@@ -1,27 +1,17 @@
 import {
-  BadGatewayException,
-  BadRequestException,
   ForbiddenException,
   HttpException,
   Inject,
   Injectable,
   Logger,
-  ServiceUnavailableException,
-  UnauthorizedException,
   type CanActivate,
   type ExecutionContext,
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { isWellFormedAccessToken, readBearerCredentials, type BearerCredentials } from './bearer-token.js';
-import { HYPERID_RESOLVED_OPTIONS, LOGGER_CONTEXT, REQUIRED_SCOPE } from './hyperid.constants.js';
+import { HYPERID_RESOLVED_OPTIONS, LOGGER_CONTEXT } from './hyperid.constants.js';
 import { VERIFIED_TWO_FACTOR_TYPES, httpExchangeOf, type HttpExchange } from './hyperid.context.js';
-import {
-  HyperIdAccessDeniedError,
-  HyperIdError,
-  HyperIdServiceUnavailableError,
-  HyperIdTokenExpiredError,
-  HyperIdTokenInvalidError,
-} from './hyperid.errors.js';
+import { lookupFailureException, malformedTokenException, missingTokenException } from './hyperid.http-errors.js';
 import type { ResolvedHyperIdOptions } from './hyperid.options.js';
 import { TwoFactorRequiredException, TwoFactorStepUpRequiredException } from './two-factor.exceptions.js';
 import { TwoFactorMetadata, type TwoFactorRequirement } from './two-factor.metadata.js';
@@ -113,14 +103,9 @@ export class TwoFactorGuard implements CanActivate {
   }
 
   private async lookUpTypes(credentials: BearerCredentials, response: unknown): Promise<readonly number[]> {
-    if (credentials.kind === 'missing') {
-      this.setHeader(response, 'WWW-Authenticate', bearerChallenge());
-      throw new UnauthorizedException('A bearer token is required');
-    }
-    if (credentials.kind === 'malformed') {
-      this.setHeader(response, 'WWW-Authenticate', bearerChallenge({ error: 'invalid_request' }));
-      throw new BadRequestException('The Authorization header is not a well-formed bearer token');
-    }
+    const setHeader = (name: string, value: string) => this.setHeader(response, name, value);
+    if (credentials.kind === 'missing') throw missingTokenException(setHeader);
+    if (credentials.kind === 'malformed') throw malformedTokenException(setHeader);
     try {
       return (await this.twoFactorService.getAvailableTypes(credentials.token)).auth_types;
     } catch (error) {
@@ -128,37 +113,9 @@ export class TwoFactorGuard implements CanActivate {
     }
   }
 
-  /** The one place where lookup failures become HTTP answers. */
+  /** Lookup failures become HTTP answers in one place, shared with the passport strategy. */
   private toHttpException(error: unknown, response: unknown): HttpException {
-    if (error instanceof HyperIdTokenInvalidError || error instanceof HyperIdTokenExpiredError) {
-      const description =
-        error instanceof HyperIdTokenExpiredError ? 'The access token has expired' : 'The access token is invalid';
-      this.setHeader(
-        response,
-        'WWW-Authenticate',
-        bearerChallenge({ error: 'invalid_token', error_description: description }),
-      );
-      return new UnauthorizedException(description);
-    }
-    if (error instanceof HyperIdAccessDeniedError) {
-      this.setHeader(
-        response,
-        'WWW-Authenticate',
-        bearerChallenge({ error: 'insufficient_scope', scope: REQUIRED_SCOPE }),
-      );
-      return new ForbiddenException(`The access token lacks the ${REQUIRED_SCOPE} scope`);
-    }
-    if (error instanceof HyperIdServiceUnavailableError) {
-      this.setHeader(response, 'Retry-After', String(error.retryAfterSeconds));
-      return new ServiceUnavailableException('HyperID is unavailable; try again later');
-    }
-    if (error instanceof HyperIdError) {
-      return new BadGatewayException('HyperID gave an unexpected answer');
-    }
-    // Not a lookup failure: a defect or a failing dependency. Fail closed, and say so.
-    this.logger.error(`2FA check failed unexpectedly: ${error instanceof Error ? error.message : 'unknown error'}`);
-    this.setHeader(response, 'Retry-After', '1');
-    return new ServiceUnavailableException('Two-factor authentication could not be verified; try again later');
+    return lookupFailureException(error, (name, value) => this.setHeader(response, name, value), this.logger);
   }
 
   private setHeader(response: unknown, name: string, value: string): void {

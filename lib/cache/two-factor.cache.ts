@@ -1,6 +1,8 @@
 import { Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { LOGGER_CONTEXT } from '../hyperid.constants.js';
+import { HyperIdServiceUnavailableError } from '../hyperid.errors.js';
+import { recordCacheLookup } from '../hyperid.telemetry.js';
 import type {
   CachedTwoFactorTypes,
   TwoFactorCacheStore,
@@ -45,6 +47,8 @@ export class TwoFactorCache {
       ttl: ttlMs,
       // Expired entries are dropped when read, and count against `max` until then.
       ttlAutopurge: false,
+      // A lookup whose entry is evicted while in flight still gets its answer (it is just not kept).
+      ignoreFetchAbort: true,
       fetchMethod: (key, _stale, { context, options }) => this.load(key, context, options),
     });
   }
@@ -60,9 +64,14 @@ export class TwoFactorCache {
     load: (accessToken: string) => Promise<number[]>,
     notAfter?: number,
   ): Promise<number[]> {
-    const entry = await this.lru.fetch(tokenDigest(accessToken), { context: { accessToken, notAfter, load } });
+    const status: LRUCache.Status<string, CachedTwoFactorTypes, LoadContext> = {};
+    const lookup = this.lru.fetch(tokenDigest(accessToken), { context: { accessToken, notAfter, load }, status });
+    // Misses are counted by load(), which knows whether the shared store or HyperID answered.
+    if (status.fetch === 'hit') recordCacheLookup('hit');
+    else if (status.fetch === 'inflight') recordCacheLookup('coalesced');
+    const entry = await lookup;
     // fetch() resolves undefined only when the load was aborted; never treat that as an answer.
-    if (!entry) throw new Error('HyperID lookup was aborted');
+    if (!entry) throw new HyperIdServiceUnavailableError('HyperID lookup was aborted');
     return entry.authTypes;
   }
 
@@ -73,9 +82,12 @@ export class TwoFactorCache {
   ): Promise<CachedTwoFactorTypes> {
     const shared = await this.readStore(key);
     if (shared) {
-      options.ttl = shared.expiresAt - Date.now();
+      recordCacheLookup('shared_hit');
+      // Never 0 (lru-cache's "forever") and never longer than our own TTL, whatever the store holds.
+      options.ttl = Math.max(1, Math.min(this.ttlMs, shared.expiresAt - Date.now()));
       return shared;
     }
+    recordCacheLookup('miss');
     const authTypes = await context.load(context.accessToken);
     const now = Date.now();
     const expiresAt = Math.min(now + this.ttlMs, context.notAfter ?? Infinity);

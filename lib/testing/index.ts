@@ -6,3 +6,9 @@ export {
   type FakeHyperIdServerOptions,
   type FakeTokenAnswer,
 } from './fake-hyperid.server.js';
+export {
+  HyperIdTestingController,
+  HyperIdTestingModule,
+  type HyperIdTestingAnswer,
+  type HyperIdTestingModuleOptions,
+} from './hyperid-testing.module.js';

@@ -1,0 +1,118 @@
+import { Injectable, Logger } from '@nestjs/common';
+import { PassportStrategy } from '@nestjs/passport';
+import { Strategy } from 'passport-http-bearer';
+import { readBearerCredentials } from '../bearer-token.js';
+import { AUTH_REALM, LOGGER_CONTEXT } from '../hyperid.constants.js';
+import { VERIFIED_TWO_FACTOR_TYPES } from '../hyperid.context.js';
+import {
+  lookupFailureException,
+  malformedTokenException,
+  missingTokenException,
+  type SetHeader,
+} from '../hyperid.http-errors.js';
+import type { TwoFactorType } from '../two-factor-type.enum.js';
+import { TwoFactorService } from '../two-factor.service.js';
+
+/**
+ * What the `'hyperid'` strategy puts on `request.user`.
+ *
+ * `accessToken` is the caller's own bearer token, kept so handlers can call HyperID (or another
+ * API) on the user's behalf. Treat it as a secret: never log it, never send it back in a response.
+ */
+export interface HyperIdPassportUser {
+  /** The bearer token of the request, as the client sent it. A secret: never log or echo it. */
+  accessToken: string;
+  /** The user's enabled 2FA methods, as HyperID reported them (unknown values kept as numbers). */
+  twoFactorTypes: TwoFactorType[];
+}
+
+/** A request as the strategy sees it: Express's, Fastify's or a GraphQL context's. */
+type PassportRequest = {
+  headers?: Record<string, unknown>;
+  res?: { setHeader?: (name: string, value: string) => unknown; headersSent?: boolean };
+} & Record<PropertyKey, unknown>;
+
+/** Where the strategy leaves the headers of its error answers, for {@link HyperIdAuthGuard} to send. */
+export const PENDING_HEADERS = Symbol('hyperid:pending-headers');
+
+/**
+ * Sets a header of the error answer: at once on Express (`req.res`), and recorded on the request
+ * so `HyperIdAuthGuard` can set it through the HTTP adapter on any platform.
+ */
+function headerSetterFor(req: PassportRequest): SetHeader {
+  return (name, value) => {
+    const pending = (req[PENDING_HEADERS] ??= {}) as Record<string, string>;
+    pending[name] = value;
+    const res = req.res;
+    if (typeof res?.setHeader === 'function' && !res.headersSent) res.setHeader(name, value);
+  };
+}
+
+/** The parts passport adds to a strategy while it authenticates a request. */
+interface AuthenticatingStrategy {
+  error(err: unknown): void;
+}
+
+/**
+ * Passport strategy `'hyperid'` for apps that use `@nestjs/passport`: reads the RFC 6750 bearer
+ * token of the `Authorization` header (never the body or query string), asks `TwoFactorService`
+ * for the user's 2FA methods, and yields a {@link HyperIdPassportUser}.
+ *
+ * The verified methods are left on the request, so a `@RequireTwoFactor()` on the same route
+ * reuses them: `@UseGuards(AuthGuard('hyperid'))` with `@RequireTwoFactor(...)` makes one HyperID
+ * lookup per request, whichever guard runs first. Failures are answered like `TwoFactorGuard`'s
+ * (401 `invalid_token`, 403 `insufficient_scope`, 503, 502; see the README); on Fastify use
+ * {@link HyperIdAuthGuard} to get the `WWW-Authenticate` / `Retry-After` headers too.
+ *
+ * Needs `TwoFactorService`: register it in a module that imports `HyperIdModule`, or through
+ * `HyperIdPassportModule` when `HyperIdModule` is global.
+ */
+@Injectable()
+export class HyperIdBearerStrategy extends PassportStrategy(Strategy, 'hyperid') {
+  private readonly logger = new Logger(LOGGER_CONTEXT);
+
+  constructor(private readonly twoFactorService: TwoFactorService) {
+    super({ passReqToCallback: true, realm: AUTH_REALM });
+  }
+
+  /**
+   * Answers a missing or malformed `Authorization` header like `TwoFactorGuard` does (401 bare
+   * challenge, 400 `invalid_request`) before passport-http-bearer sees the request.
+   */
+  override authenticate(req: Parameters<Strategy<never>['authenticate']>[0], options?: object): void {
+    const request = req as unknown as PassportRequest;
+    const credentials = readBearerCredentials(request.headers?.authorization);
+    if (credentials.kind !== 'token') {
+      const setHeader = headerSetterFor(request);
+      const exception =
+        credentials.kind === 'missing'
+          ? missingTokenException(setHeader)
+          : malformedTokenException(setHeader);
+      (this as unknown as AuthenticatingStrategy).error(exception);
+      return;
+    }
+    super.authenticate(req, options);
+  }
+
+  /**
+   * Looks up the 2FA methods of `token`'s user (or reuses those `TwoFactorGuard` verified earlier
+   * in this request) and records them on the request for `@TwoFactorTypes()` and the guard.
+   *
+   * @throws HttpException the answer to a failed lookup, the same as `TwoFactorGuard`'s.
+   */
+  async validate(req: PassportRequest, token: string): Promise<HyperIdPassportUser> {
+    const known = req[VERIFIED_TWO_FACTOR_TYPES];
+    let types: number[];
+    if (Array.isArray(known)) {
+      types = [...(known as number[])];
+    } else {
+      try {
+        types = (await this.twoFactorService.getAvailableTypes(token)).auth_types;
+      } catch (error) {
+        throw lookupFailureException(error, headerSetterFor(req), this.logger);
+      }
+      req[VERIFIED_TWO_FACTOR_TYPES] = types;
+    }
+    return { accessToken: token, twoFactorTypes: [...types] };
+  }
+}
