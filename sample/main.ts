@@ -1,0 +1,59 @@
+import 'reflect-metadata';
+import { Logger } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { FakeHyperIdServer } from 'nestjs-hyperid/testing';
+import { AppModule } from './app.module.js';
+import { DEMO_HYPERID } from './demo-hyperid.module.js';
+import { DEMO_TOKENS } from './demo-tokens.js';
+
+function port(): number {
+  const raw = process.env.PORT ?? '3000';
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || value > 65535) throw new Error(`PORT must be a port number, got "${raw}"`);
+  return value;
+}
+
+function printDemoHelp(base: string): void {
+  const lines = [
+    '',
+    'Embedded fake HyperID: these demo tokens work (any other token is rejected as invalid):',
+    ...Object.entries(DEMO_TOKENS).map(
+      ([token, answer]) => `  ${token.padEnd(13)} ${JSON.stringify(answer)}`,
+    ),
+    '',
+    'Try:',
+    `  curl -i ${base}/public`,
+    `  curl -i ${base}/account -H 'Authorization: Bearer demo-all'`,
+    `  curl -i ${base}/account -H 'Authorization: Bearer demo-none'`,
+    `  curl -i ${base}/account`,
+    `  curl -i ${base}/account -H 'Authorization: Bearer demo-expired'`,
+    `  curl -i ${base}/account -H 'Authorization: Bearer demo-noscope'`,
+    `  curl -i -X POST ${base}/transfers -H 'Authorization: Bearer demo-all'`,
+    `  curl -i -X POST ${base}/transfers -H 'Authorization: Bearer demo-totp'`,
+    `  curl -i -X DELETE ${base}/account -H 'Authorization: Bearer demo-totp'`,
+    `  curl -i ${base}/me/2fa -H 'Authorization: Bearer demo-all'`,
+    '',
+    'Ctrl-C stops the app and the fake HyperID.',
+    '',
+  ];
+  console.log(lines.join('\n'));
+}
+
+async function bootstrap(): Promise<void> {
+  const listenPort = port();
+  const app = await NestFactory.create(AppModule);
+  // Ctrl-C / SIGTERM: run the shutdown hooks (they stop the embedded fake HyperID), then exit 0.
+  app.enableShutdownHooks(['SIGINT', 'SIGTERM'], { useProcessExit: true });
+  await app.listen(listenPort);
+
+  const base = `http://localhost:${listenPort}`;
+  new Logger('Sample').log(`Listening on ${base}`);
+  const demo = app.get<FakeHyperIdServer | null>(DEMO_HYPERID);
+  if (demo) printDemoHelp(base);
+  else new Logger('Sample').log(`Using the HyperID at ${process.env.HYPERID_API_URL}`);
+}
+
+bootstrap().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,298 @@
+import 'reflect-metadata';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { packTarball, repoRoot } from './support/pack.js';
+
+// Install-as-a-user: `npm pack`, install the tarball into a fresh NestJS 12 ESM app (fixtures in
+// test/consumers/fixtures/user-app, written as the README says), compile it with its own tsc, boot
+// it against the package's FakeHyperIdServer and check SPEC §3 as an HTTP client sees it.
+
+const run = promisify(execFile);
+const TIMEOUT = 240_000;
+
+/** What the README tells a user to install next to nestjs-hyperid (required peers + Express). */
+const USER_DEPENDENCIES = [
+  '@nestjs/common',
+  '@nestjs/core',
+  '@nestjs/platform-express',
+  '@nestjs/axios',
+  'axios',
+  'rxjs',
+  'reflect-metadata',
+  'class-validator',
+  'class-transformer',
+  'passport-http-bearer',
+];
+const USER_DEV_DEPENDENCIES = ['typescript', '@types/node'];
+
+interface RootPackageJson {
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+  exports: Record<string, string | Record<string, string>>;
+}
+
+async function readJson<T>(path: string): Promise<T> {
+  return JSON.parse(await readFile(path, 'utf8')) as T;
+}
+
+/** The version installed in the repository (so `npm install --prefer-offline` finds it cached). */
+async function installedVersion(name: string): Promise<string> {
+  return (await readJson<{ version: string }>(join(repoRoot, 'node_modules', name, 'package.json'))).version;
+}
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A raw HTTP GET (fetch would trim a header value such as `Bearer `). */
+function get(url: string, authorization?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(url, { headers: authorization === undefined ? {} : { authorization } }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('the packed tarball, installed into a fresh NestJS app', () => {
+  let appDir: string;
+  let tarball: string;
+  let child: ChildProcess | undefined;
+  let ready: { fake: string; apps: Record<string, string>; serviceCheck: Record<string, unknown> };
+  let exit: Promise<unknown[]>;
+
+  beforeAll(async () => {
+    tarball = await packTarball();
+    appDir = await mkdtemp(join(tmpdir(), 'nestjs-hyperid-user-app-'));
+    await cp(join(repoRoot, 'test', 'consumers', 'fixtures', 'user-app'), appDir, { recursive: true });
+
+    const dependencies: Record<string, string> = { 'nestjs-hyperid': `file:${tarball}` };
+    for (const name of USER_DEPENDENCIES) dependencies[name] = `^${await installedVersion(name)}`;
+    const devDependencies: Record<string, string> = {};
+    for (const name of USER_DEV_DEPENDENCIES) devDependencies[name] = `~${await installedVersion(name)}`;
+    await writeFile(
+      join(appDir, 'package.json'),
+      JSON.stringify(
+        {
+          name: 'user-app',
+          private: true,
+          type: 'module',
+          scripts: { build: 'tsc -p tsconfig.json' },
+          dependencies,
+          devDependencies,
+        },
+        null,
+        2,
+      ),
+    );
+
+    const env = { ...process.env };
+    delete env.NODE_OPTIONS;
+    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline'], {
+      cwd: appDir,
+      env,
+      maxBuffer: 16 * 1024 * 1024,
+    });
+    try {
+      await run(
+        process.execPath,
+        [join(appDir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'],
+        {
+          cwd: appDir,
+          env,
+        },
+      );
+    } catch (error) {
+      const { stdout, stderr } = error as { stdout?: string; stderr?: string };
+      throw new Error(
+        `the user app does not compile against the packed types:\n${stdout ?? ''}${stderr ?? ''}`,
+        { cause: error },
+      );
+    }
+
+    child = spawn(process.execPath, ['dist/serve.js'], {
+      cwd: appDir,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    exit = once(child, 'exit');
+    let output = '';
+    ready = await new Promise((resolve, reject) => {
+      const onData = (chunk: Buffer) => {
+        output += chunk.toString();
+        const line = /^READY (.*)$/m.exec(output);
+        if (line) resolve(JSON.parse(line[1]) as typeof ready);
+      };
+      child!.stdout!.on('data', onData);
+      child!.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+      child!.once('exit', (code) => reject(new Error(`user app exited (code ${code}):\n${output}`)));
+    });
+  }, TIMEOUT);
+
+  afterAll(async () => {
+    if (child && child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGTERM');
+      await exit;
+    }
+    if (appDir) await rm(appDir, { recursive: true, force: true });
+  }, 30_000);
+
+  it('ships dist/ and package.json only, with every exports target present', async () => {
+    const { stdout } = await run('tar', ['-tzf', tarball]);
+    const files = stdout.split('\n').filter(Boolean);
+    expect(files).toEqual(
+      expect.arrayContaining([
+        'package/package.json',
+        'package/dist/index.js',
+        'package/dist/testing/index.d.ts',
+      ]),
+    );
+    expect(
+      files.filter((f) => !/^package\/(dist\/|(package\.json|README\.md|LICENSE|CHANGELOG\.md)$)/.test(f)),
+    ).toEqual([]);
+    expect(files.filter((f) => /\.spec\.(js|d\.ts)$/.test(f))).toEqual([]);
+    const pkg = await readJson<RootPackageJson>(join(repoRoot, 'package.json'));
+    const missing = Object.entries(pkg.exports).flatMap(([entry, target]) =>
+      (typeof target === 'string' ? [target] : Object.values(target))
+        .filter((path) => !files.includes(`package/${path.replace(/^\.\//, '')}`))
+        .map((path) => `${entry} -> ${path}`),
+    );
+    expect(missing).toEqual([]);
+  });
+
+  it('lists every required peer dependency in what the README tells a user to install', async () => {
+    const pkg = await readJson<RootPackageJson>(join(repoRoot, 'package.json'));
+    const required = Object.keys(pkg.peerDependencies ?? {}).filter(
+      (name) => !pkg.peerDependenciesMeta?.[name]?.optional,
+    );
+    expect(required.filter((name) => !USER_DEPENDENCIES.includes(name))).toEqual([]);
+  });
+
+  it('runs without the optional peers (none of them is installed in the user app)', async () => {
+    const pkg = await readJson<RootPackageJson>(join(repoRoot, 'package.json'));
+    const optional = Object.keys(pkg.peerDependenciesMeta ?? {}).filter(
+      (name) => pkg.peerDependenciesMeta?.[name]?.optional,
+    );
+    expect(optional.filter((name) => existsSync(join(appDir, 'node_modules', name)))).toEqual([]);
+    expect(ready.apps).toHaveProperty('forRoot');
+  });
+
+  it('refuses deep imports into dist/ (the exports map is the only way in)', async () => {
+    const probe =
+      "import('nestjs-hyperid/dist/two-factor.guard.js').then(() => console.log('loaded'), (e) => console.log(e.code))";
+    const { stdout } = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: appDir });
+    expect(stdout.trim()).toBe('ERR_PACKAGE_PATH_NOT_EXPORTED');
+  });
+
+  it('TwoFactorService and the error classes work from the installed package', () => {
+    expect(ready.serviceCheck).toEqual({ auth_types: [3], expiredIsHyperIdError: true, expiredResult: -4 });
+  });
+
+  describe.each(['forRoot', 'forRootAsync-useFactory', 'forRootAsync-useClass'])(
+    'registered with %s',
+    (name) => {
+      const url = (path: string) => `${ready.apps[name]}${path}`;
+
+      it('200 with the required methods, handing the types to the route', async () => {
+        const res = await get(url('/account'), 'Bearer user-all');
+        expect(res.status).toBe(200);
+        expect(JSON.parse(res.body)).toEqual({ types: [0, 1, 2, 3] });
+      });
+
+      it('200 on a route without a requirement, without a token', async () => {
+        expect((await get(url('/public'))).status).toBe(200);
+      });
+
+      it.each([
+        ['no Authorization header', undefined],
+        ['another scheme', 'Basic dXNlcjpwYXNz'],
+      ])('401 with a bare challenge for %s', async (_what, authorization) => {
+        const res = await get(url('/account'), authorization);
+        expect(res.status).toBe(401);
+        expect(res.headers['www-authenticate']).toBe('Bearer realm="hyperid"');
+      });
+
+      it.each([
+        ['Bearer with no token', 'Bearer '],
+        ['a token outside b64token syntax', 'Bearer user-all!'],
+        ['a token over 8 KiB', `Bearer ${'a'.repeat(8 * 1024 + 1)}`],
+      ])('400 invalid_request for %s', async (_what, authorization) => {
+        const res = await get(url('/account'), authorization);
+        expect(res.status).toBe(400);
+        expect(res.headers['www-authenticate']).toBe('Bearer realm="hyperid", error="invalid_request"');
+      });
+
+      it.each(['token-expired', 'token-invalid'])('401 invalid_token for %s', async (token) => {
+        const res = await get(url('/account'), `Bearer ${token}`);
+        expect(res.status).toBe(401);
+        expect(res.headers['www-authenticate']).toMatch(
+          /^Bearer realm="hyperid", error="invalid_token", error_description="[^"]+"$/,
+        );
+        expect(res.body).not.toContain(token);
+      });
+
+      it('403 insufficient_scope when the scope is missing', async () => {
+        const res = await get(url('/account'), 'Bearer no-scope');
+        expect(res.status).toBe(403);
+        expect(res.headers['www-authenticate']).toBe(
+          'Bearer realm="hyperid", error="insufficient_scope", scope="second-factor-auth-client"',
+        );
+      });
+
+      it('403 with mode, required and missing when the user lacks a method', async () => {
+        const res = await get(url('/transfers'), 'Bearer user-email');
+        expect(res.status).toBe(403);
+        expect(res.headers['www-authenticate']).toBeUndefined();
+        expect(JSON.parse(res.body)).toMatchObject({
+          statusCode: 403,
+          error: 'Forbidden',
+          mode: 'all',
+          required: [1, 3],
+          missing: [1],
+        });
+      });
+
+      it('403 naming every known type for a bare @RequireTwoFactor() and a user without 2FA', async () => {
+        const res = await get(url('/account'), 'Bearer user-none');
+        expect(res.status).toBe(403);
+        expect(JSON.parse(res.body)).toMatchObject({
+          mode: 'any',
+          required: [0, 1, 2, 3],
+          missing: [0, 1, 2, 3],
+        });
+      });
+
+      it.each(['bad-params', 'garbled', 'odd-code'])('502 for %s', async (token) => {
+        const res = await get(url('/account'), `Bearer ${token}`);
+        expect(res.status).toBe(502);
+        expect(res.body).not.toContain(token);
+      });
+
+      // Last: these failures count towards the circuit breaker.
+      it.each(['hyperid-down', 'upstream-500'])('503 with Retry-After for %s', async (token) => {
+        const res = await get(url('/account'), `Bearer ${token}`);
+        expect(res.status).toBe(503);
+        expect(res.headers['retry-after']).toMatch(/^\d+$/);
+      });
+    },
+  );
+
+  it('stops cleanly on SIGTERM', async () => {
+    child!.kill('SIGTERM');
+    const [code] = await exit;
+    expect(code).toBe(0);
+  });
+});

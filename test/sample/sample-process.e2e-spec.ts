@@ -1,0 +1,121 @@
+import 'reflect-metadata';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { repoRoot } from '../support/pack.js';
+
+// The sample as `npm start` runs it: compiled by tsc, started with node, stopped with a signal.
+
+const run = promisify(execFile);
+
+async function freePort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+/** Resolves once `predicate` holds for the accumulated output, rejects if the process exits first. */
+function waitForOutput(
+  child: ChildProcess,
+  output: () => string,
+  predicate: (text: string) => boolean,
+): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const check = () => {
+      if (predicate(output())) {
+        cleanup();
+        resolve();
+      }
+    };
+    const onExit = (code: number | null) => {
+      cleanup();
+      reject(new Error(`sample exited (code ${code}) before it was ready:\n${output()}`));
+    };
+    const cleanup = () => {
+      child.stdout?.off('data', check);
+      child.stderr?.off('data', check);
+      child.off('exit', onExit);
+    };
+    child.stdout?.on('data', check);
+    child.stderr?.on('data', check);
+    child.once('exit', onExit);
+    check();
+  });
+}
+
+describe('sample as a process (node sample/dist/sample/main.js)', () => {
+  let child: ChildProcess;
+  let port: number;
+  let output = '';
+  let exit: Promise<[number | null, NodeJS.Signals | null]>;
+
+  beforeAll(async () => {
+    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+    await run(process.execPath, [tsc, '-p', join(repoRoot, 'sample', 'tsconfig.json')], { cwd: repoRoot });
+
+    port = await freePort();
+    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), NO_COLOR: '1' };
+    delete env.HYPERID_API_URL;
+    delete env.NODE_OPTIONS;
+    child = spawn(process.execPath, [join(repoRoot, 'sample', 'dist', 'sample', 'main.js')], {
+      cwd: repoRoot,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+    child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    await waitForOutput(
+      child,
+      () => output,
+      (text) => text.includes('Ctrl-C stops'),
+    );
+  }, 120_000);
+
+  afterAll(() => {
+    if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+
+  it('listens on PORT and says so', () => {
+    expect(output).toContain(`Listening on http://localhost:${port}`);
+  });
+
+  it('prints the demo tokens and ready-to-paste curl lines', () => {
+    for (const token of [
+      'demo-all',
+      'demo-totp',
+      'demo-none',
+      'demo-expired',
+      'demo-invalid',
+      'demo-noscope',
+    ]) {
+      expect(output).toContain(token);
+    }
+    expect(output).toContain(`curl -i http://localhost:${port}/account -H 'Authorization: Bearer demo-all'`);
+  });
+
+  it('serves GET /public on that port', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/public`);
+    expect(res.status).toBe(200);
+  });
+
+  it('serves GET /account with demo-all from the embedded fake HyperID', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/account`, {
+      headers: { Authorization: 'Bearer demo-all' },
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toEqual({ account: 'demo', twoFactorTypes: [0, 1, 2, 3] });
+  });
+
+  it('exits 0 on SIGTERM', async () => {
+    child.kill('SIGTERM');
+    const [code, signal] = await exit;
+    expect({ code, signal }).toEqual({ code: 0, signal: null });
+  });
+});
