@@ -37,3 +37,6 @@ export function httpExchangeOf(context: ExecutionContext): HttpExchange | undefi
 
 /** Where the guard leaves the verified 2FA methods on the request, for `@TwoFactorTypes()`. */
 export const VERIFIED_TWO_FACTOR_TYPES = Symbol('hyperid:verified-two-factor-types');
+
+/** Where the guard leaves a lookup still in flight, so concurrent checks of one request share it. */
+export const PENDING_TWO_FACTOR_LOOKUP = Symbol('hyperid:pending-two-factor-lookup');

@@ -10,7 +10,12 @@ import {
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { isWellFormedAccessToken, readBearerCredentials, type BearerCredentials } from './bearer-token.js';
 import { HYPERID_RESOLVED_OPTIONS, LOGGER_CONTEXT } from './hyperid.constants.js';
-import { VERIFIED_TWO_FACTOR_TYPES, httpExchangeOf, type HttpExchange } from './hyperid.context.js';
+import {
+  PENDING_TWO_FACTOR_LOOKUP,
+  VERIFIED_TWO_FACTOR_TYPES,
+  httpExchangeOf,
+  type HttpExchange,
+} from './hyperid.context.js';
 import { lookupFailureException, malformedTokenException, missingTokenException } from './hyperid.http-errors.js';
 import type { ResolvedHyperIdOptions } from './hyperid.options.js';
 import { TwoFactorRequiredException, TwoFactorStepUpRequiredException } from './two-factor.exceptions.js';
@@ -44,12 +49,7 @@ export class TwoFactorGuard implements CanActivate {
     if (!requirement) return true;
 
     const exchange = this.getExchange(context);
-    // Types verified earlier in this request (the guard applied both globally and by the
-    // decorator, or the passport strategy) are reused: one HyperID lookup per request.
-    const verified = exchange?.request[VERIFIED_TWO_FACTOR_TYPES];
-    const types = Array.isArray(verified)
-      ? (verified as number[])
-      : await this.lookUpTypes(this.readCredentials(context, exchange), exchange?.response);
+    const types = await this.typesOf(context, exchange);
 
     const missing = requirement.types.filter((type) => !types.includes(type));
     const satisfied = requirement.mode === 'all' ? missing.length === 0 : missing.length < requirement.types.length;
@@ -93,6 +93,22 @@ export class TwoFactorGuard implements CanActivate {
     if (stepUp.maxAgeSeconds !== undefined) params.max_age = String(stepUp.maxAgeSeconds);
     this.setHeader(httpExchangeOf(context)?.response, 'WWW-Authenticate', bearerChallenge(params));
     throw new TwoFactorStepUpRequiredException(requirement.mode, requirement.types, missing);
+  }
+
+  /**
+   * One HyperID lookup per request: types verified earlier (the guard applied both globally and by
+   * the decorator, or the passport strategy) are reused, and so is a lookup still in flight (the
+   * guarded fields of one GraphQL operation run at the same time).
+   */
+  private typesOf(context: ExecutionContext, exchange: HttpExchange | undefined): Promise<readonly number[]> {
+    const request = exchange?.request;
+    const verified = request?.[VERIFIED_TWO_FACTOR_TYPES];
+    if (Array.isArray(verified)) return Promise.resolve(verified as number[]);
+    const pending = request?.[PENDING_TWO_FACTOR_LOOKUP];
+    if (pending instanceof Promise) return pending as Promise<readonly number[]>;
+    const lookup = this.lookUpTypes(this.readCredentials(context, exchange), exchange?.response);
+    if (request) request[PENDING_TWO_FACTOR_LOOKUP] = lookup;
+    return lookup;
   }
 
   private readCredentials(context: ExecutionContext, exchange: HttpExchange | undefined): BearerCredentials {

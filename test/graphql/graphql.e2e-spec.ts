@@ -128,6 +128,13 @@ describe.each(contexts)('GraphQL (Apollo on Express), $name', ({ context, hasRes
     fake.resetCalls();
   });
 
+  // Without a cache nothing merges lookups in the service: the guard shares the one in flight.
+  it('asks HyperID once for an operation selecting several guarded fields, even without a cache', async () => {
+    const { body } = await gql('{ myTwoFactorTypes secret }', 'totp');
+    expect(body.data).toEqual({ myTwoFactorTypes: [1, 3], secret: 'the secret' });
+    expect(fake.calls('totp')).toBe(1);
+  });
+
   it('answers an unguarded query without a token and without calling HyperID', async () => {
     const { res, body } = await gql('{ ping }');
     expect(res.status).toBe(200);
