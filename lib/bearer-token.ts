@@ -28,7 +28,9 @@ export function readBearerCredentials(authorization: unknown): BearerCredentials
   if (typeof authorization !== 'string' || authorization.length === 0) return { kind: 'missing' };
   const scheme = authorization.split(' ', 1)[0];
   if (!/^Bearer$/i.test(scheme)) return { kind: 'missing' };
-  if (authorization.length > MAX_TOKEN_LENGTH + scheme.length + 1) return { kind: 'malformed' };
+  // RFC 6750 allows one or more spaces after the scheme; passport-http-bearer splits on exactly one.
+  const header = authorization.replace(/^(\S+) +/, '$1 ');
+  if (header.length > MAX_TOKEN_LENGTH + scheme.length + 1) return { kind: 'malformed' };
 
   let outcome: BearerCredentials = { kind: 'malformed' };
   const run = Object.create(strategy) as PassportBearerStrategy<VerifyFunction> & {
@@ -45,6 +47,8 @@ export function readBearerCredentials(authorization: unknown): BearerCredentials
   };
   run.fail = malformed;
   run.error = malformed;
-  run.authenticate({ headers: { authorization } } as unknown as Parameters<PassportBearerStrategy<VerifyFunction>['authenticate']>[0]);
+  run.authenticate({ headers: { authorization: header } } as unknown as Parameters<
+    PassportBearerStrategy<VerifyFunction>['authenticate']
+  >[0]);
   return outcome;
 }
