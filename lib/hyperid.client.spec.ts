@@ -77,7 +77,11 @@ describe('parseTwoFactorAnswer', () => {
   it.each([
     ['no methods', '{"result":0,"auth_types":[]}', []],
     ['unknown methods kept as numbers', '{"result":0,"auth_types":[0,7,1000]}', [0, 7, 1000]],
-    ['256 entries', JSON.stringify({ result: 0, auth_types: Array.from({ length: 256 }, () => 1) }), Array.from({ length: 256 }, () => 1)],
+    [
+      '256 entries',
+      JSON.stringify({ result: 0, auth_types: Array.from({ length: 256 }, () => 1) }),
+      Array.from({ length: 256 }, () => 1),
+    ],
   ])('accepts %s', (_name, body, authTypes) => {
     expect(parseTwoFactorAnswer(200, body).auth_types).toEqual(authTypes);
   });
@@ -108,15 +112,22 @@ describe('parseTwoFactorAnswer', () => {
   });
 
   it('reads a result code sent with a 4xx status', async () => {
-    expect(await caught(() => parseTwoFactorAnswer(401, '{"result":-5}'))).toBeInstanceOf(HyperIdTokenInvalidError);
-    expect(await caught(() => parseTwoFactorAnswer(403, '{"result":-3}'))).toBeInstanceOf(HyperIdAccessDeniedError);
+    expect(await caught(() => parseTwoFactorAnswer(401, '{"result":-5}'))).toBeInstanceOf(
+      HyperIdTokenInvalidError,
+    );
+    expect(await caught(() => parseTwoFactorAnswer(403, '{"result":-3}'))).toBeInstanceOf(
+      HyperIdAccessDeniedError,
+    );
   });
 
-  it.each([500, 502, 503, 504, 599, 429])('treats HTTP %i as transient, without a result code', async (status) => {
-    const error = await caught(() => parseTwoFactorAnswer(status, '{"result":0,"auth_types":[0]}'));
-    expect(error).toBeInstanceOf(HyperIdServiceUnavailableError);
-    expect((error as HyperIdError).result).toBeUndefined();
-  });
+  it.each([500, 502, 503, 504, 599, 429])(
+    'treats HTTP %i as transient, without a result code',
+    async (status) => {
+      const error = await caught(() => parseTwoFactorAnswer(status, '{"result":0,"auth_types":[0]}'));
+      expect(error).toBeInstanceOf(HyperIdServiceUnavailableError);
+      expect((error as HyperIdError).result).toBeUndefined();
+    },
+  );
 
   it.each([301, 302, 303, 307, 308])('refuses a redirect (HTTP %i)', async (status) => {
     const error = await caught(() => parseTwoFactorAnswer(status, '{"result":0,"auth_types":[0]}'));
@@ -171,7 +182,12 @@ describe('parseTwoFactorAnswer', () => {
         { requiredKeys: [] },
       )
       .map((value) => JSON.stringify(value));
-    const body = fc.oneof(answerLike, fc.json(), fc.string(), fc.jsonValue().map((value) => JSON.stringify(value)));
+    const body = fc.oneof(
+      answerLike,
+      fc.json(),
+      fc.string(),
+      fc.jsonValue().map((value) => JSON.stringify(value)),
+    );
 
     fc.assert(
       fc.property(status, body, (code, text) => {

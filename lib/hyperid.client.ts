@@ -58,7 +58,9 @@ export function parseTwoFactorAnswer(status: number, body: string): TwoFactorTyp
     throw new HyperIdServiceUnavailableError(`HyperID answered HTTP ${status}`);
   }
   if (status >= 300 && status < 400) {
-    throw new HyperIdUpstreamError(`HyperID answered a redirect (HTTP ${status}); redirects are never followed`);
+    throw new HyperIdUpstreamError(
+      `HyperID answered a redirect (HTTP ${status}); redirects are never followed`,
+    );
   }
   let json: unknown;
   try {
@@ -95,7 +97,9 @@ function transportError(error: unknown): HyperIdError {
       return new HyperIdUpstreamError(`HyperID's answer exceeded ${MAX_RESPONSE_BYTES} bytes`);
     }
     // Only the error code is kept: the axios error carries the request headers, token included.
-    return new HyperIdServiceUnavailableError(`HyperID could not be reached (${error.code ?? 'network error'})`);
+    return new HyperIdServiceUnavailableError(
+      `HyperID could not be reached (${error.code ?? 'network error'})`,
+    );
   }
   return new HyperIdServiceUnavailableError('HyperID could not be reached');
 }
@@ -117,7 +121,11 @@ export class HyperIdClient implements OnModuleDestroy {
     @Inject(HYPERID_RESOLVED_OPTIONS) private readonly options: ResolvedHyperIdOptions,
   ) {
     this.endpoint = `${options.apiUrl.href.replace(/\/+$/, '')}${TWO_FACTOR_TYPES_PATH}`;
-    const agentOptions = { keepAlive: true, maxSockets: options.maxSockets, maxFreeSockets: options.maxSockets };
+    const agentOptions = {
+      keepAlive: true,
+      maxSockets: options.maxSockets,
+      maxFreeSockets: options.maxSockets,
+    };
     this.httpAgent = new HttpAgent(agentOptions);
     this.httpsAgent = new HttpsAgent(agentOptions);
     this.policy = new HyperIdResiliencePolicy(options);
@@ -128,18 +136,23 @@ export class HyperIdClient implements OnModuleDestroy {
   async fetchTwoFactorTypes(accessToken: string): Promise<TwoFactorTypesResponseDto> {
     let attempts = 0;
     const attributes = { serverAddress: this.options.apiUrl.hostname };
-    return traceHyperIdCall(attributes, isCircuitOpenError, () => attempts, async () => {
-      try {
-        return await this.policy.execute((signal) => {
-          attempts += 1;
-          return this.attempt(accessToken, signal);
-        });
-      } catch (error) {
-        const failure = transportError(error);
-        this.log(failure);
-        throw failure;
-      }
-    });
+    return traceHyperIdCall(
+      attributes,
+      isCircuitOpenError,
+      () => attempts,
+      async () => {
+        try {
+          return await this.policy.execute((signal) => {
+            attempts += 1;
+            return this.attempt(accessToken, signal);
+          });
+        } catch (error) {
+          const failure = transportError(error);
+          this.log(failure);
+          throw failure;
+        }
+      },
+    );
   }
 
   /**

@@ -175,7 +175,9 @@ describe('HyperIdModule', () => {
 
     it('does not let a factory make the module global: isGlobal there is an unknown option', async () => {
       await expect(
-        compile(HyperIdModule.forRootAsync({ useFactory: () => ({ isGlobal: true }) as HyperIdModuleOptions })),
+        compile(
+          HyperIdModule.forRootAsync({ useFactory: () => ({ isGlobal: true }) as HyperIdModuleOptions }),
+        ),
       ).rejects.toThrow(/invalid option "isGlobal": unknown option/);
     });
   });
@@ -198,15 +200,15 @@ describe('HyperIdModule', () => {
       ['false', { isGlobal: false }],
       ['omitted', {}],
     ])('%s: such a feature module cannot', async (_name, extras) => {
-      await expect(compile(HyperIdModule.forRoot({ apiUrl: fake.url, ...extras }), AccountModule)).rejects.toThrow(
-        /AccountService|TwoFactorService/,
-      );
+      await expect(
+        compile(HyperIdModule.forRoot({ apiUrl: fake.url, ...extras }), AccountModule),
+      ).rejects.toThrow(/AccountService|TwoFactorService/);
     });
 
     it('false: a feature module that imports HyperIdModule can', async () => {
       @Module({ imports: [HyperIdModule.forRoot({ apiUrl: fake.url })], providers: [AccountService] })
       class ImportingModule {}
-      const ref = await compile(ImportingModule as never);
+      const ref = await compile(ImportingModule);
       expect(ref.get(AccountService).twoFactor).toBeInstanceOf(TwoFactorService);
     });
   });
@@ -223,7 +225,10 @@ describe('HyperIdModule', () => {
     });
 
     it('uses its own axios instance: the app’s HttpModule interceptors never see the token', async () => {
-      const ref = await compile(HyperIdModule.forRoot({ apiUrl: fake.url, cache: false }), HttpModule.register({}));
+      const ref = await compile(
+        HyperIdModule.forRoot({ apiUrl: fake.url, cache: false }),
+        HttpModule.register({}),
+      );
       const seen: unknown[] = [];
       ref.get(HttpService).axiosRef.interceptors.request.use((config) => {
         seen.push(config.headers);

@@ -61,14 +61,12 @@ describe('resolveHyperIdOptions', () => {
   });
 
   describe('apiUrl', () => {
-    it.each([
-      'not a url',
-      '',
-      '/2fa/types/get',
-      'api.hypersecureid.com',
-    ])('refuses %p, which is not an absolute URL', (apiUrl) => {
-      expect(() => resolve({ apiUrl })).toThrow(/"apiUrl".*absolute URL/);
-    });
+    it.each(['not a url', '', '/2fa/types/get', 'api.hypersecureid.com'])(
+      'refuses %p, which is not an absolute URL',
+      (apiUrl) => {
+        expect(() => resolve({ apiUrl })).toThrow(/"apiUrl".*absolute URL/);
+      },
+    );
 
     it.each([42, null, {}, true])('refuses a non-string %p', (apiUrl) => {
       expect(() => resolve({ apiUrl })).toThrow(/invalid option "apiUrl"/);
@@ -104,12 +102,13 @@ describe('resolveHyperIdOptions', () => {
       },
     );
 
-    it.each(['https://user:pass@api.hypersecureid.com', 'https://user@api.hypersecureid.com', 'http://u:p@127.0.0.1'])(
-      'refuses credentials in %s',
-      (apiUrl) => {
-        expect(() => resolve({ apiUrl })).toThrow(/"apiUrl".*credentials/);
-      },
-    );
+    it.each([
+      'https://user:pass@api.hypersecureid.com',
+      'https://user@api.hypersecureid.com',
+      'http://u:p@127.0.0.1',
+    ])('refuses credentials in %s', (apiUrl) => {
+      expect(() => resolve({ apiUrl })).toThrow(/"apiUrl".*credentials/);
+    });
 
     it.each(['https://api.hypersecureid.com/?token=x', 'https://api.hypersecureid.com/#frag'])(
       'refuses a query or fragment in %s',
@@ -165,7 +164,18 @@ describe('resolveHyperIdOptions', () => {
       ['circuitBreaker.halfOpenAfterMs', (value) => ({ circuitBreaker: { halfOpenAfterMs: value } })],
       ['stepUp.maxAgeSeconds', (value) => ({ stepUp: { maxAgeSeconds: value } })],
     ];
-    const badValues: unknown[] = [-1, -0.5, 1.5, Number.NaN, Number.POSITIVE_INFINITY, '100', null, true, [], {}];
+    const badValues: unknown[] = [
+      -1,
+      -0.5,
+      1.5,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      '100',
+      null,
+      true,
+      [],
+      {},
+    ];
 
     for (const [name, build] of numericOptions) {
       it.each(badValues)(`refuses ${name} = %p, naming the option`, (value) => {
@@ -204,9 +214,12 @@ describe('resolveHyperIdOptions', () => {
       expect(() => resolve({ [key]: 1 })).toThrow(`invalid option "${key}": unknown option`);
     });
 
-    it.each(['https://api.hypersecureid.com', 5, [], true])('refuses options that are not an object: %p', (value) => {
-      expect(() => resolve(value)).toThrow(/invalid option "options"/);
-    });
+    it.each(['https://api.hypersecureid.com', 5, [], true])(
+      'refuses options that are not an object: %p',
+      (value) => {
+        expect(() => resolve(value)).toThrow(/invalid option "options"/);
+      },
+    );
   });
 
   describe('cache', () => {
@@ -279,7 +292,9 @@ describe('resolveHyperIdOptions', () => {
     });
 
     it.each(['header', 1, {}, null])('refuses %p', (tokenExtractor) => {
-      expect(() => resolve({ tokenExtractor })).toThrow(/invalid option "tokenExtractor": expected a function/);
+      expect(() => resolve({ tokenExtractor })).toThrow(
+        /invalid option "tokenExtractor": expected a function/,
+      );
     });
   });
 

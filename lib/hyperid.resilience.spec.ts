@@ -50,7 +50,11 @@ async function failure(promise: Promise<unknown>): Promise<unknown> {
 describe('isTransientFailure', () => {
   it('is true for HyperIdServiceUnavailableError only', () => {
     expect(isTransientFailure(transient())).toBe(true);
-    expect(isTransientFailure(new HyperIdServiceUnavailableError('-1', { result: HyperIdResult.ServiceTemporarilyUnavailable }))).toBe(true);
+    expect(
+      isTransientFailure(
+        new HyperIdServiceUnavailableError('-1', { result: HyperIdResult.ServiceTemporarilyUnavailable }),
+      ),
+    ).toBe(true);
     expect(isTransientFailure(new HyperIdTokenInvalidError())).toBe(false);
     expect(isTransientFailure(new HyperIdUpstreamError('bad'))).toBe(false);
     expect(isTransientFailure(new Error('plain'))).toBe(false);

@@ -41,7 +41,9 @@ export class HyperIdResiliencePolicy {
   private readonly halfOpenAfterMs: number;
   private openedAt = 0;
 
-  constructor(private readonly options: Pick<ResolvedHyperIdOptions, 'timeoutMs' | 'retries' | 'circuitBreaker'>) {
+  constructor(
+    private readonly options: Pick<ResolvedHyperIdOptions, 'timeoutMs' | 'retries' | 'circuitBreaker'>,
+  ) {
     this.attemptTimeout = timeout(options.timeoutMs, TimeoutStrategy.Aggressive);
     this.retry = retry(handleWhen(isTransientFailure), {
       maxAttempts: options.retries,
@@ -98,16 +100,22 @@ export class HyperIdResiliencePolicy {
     }
   }
 
-  private async guardedAttempt<T>(attempt: (signal: AbortSignal) => Promise<T>, deadline: AbortSignal): Promise<T> {
+  private async guardedAttempt<T>(
+    attempt: (signal: AbortSignal) => Promise<T>,
+    deadline: AbortSignal,
+  ): Promise<T> {
     const timed = () => this.timedAttempt(attempt, deadline);
     if (!this.breaker) return timed();
     try {
       return await this.breaker.execute(timed);
     } catch (error) {
       if (error instanceof BrokenCircuitError) {
-        const open = new HyperIdServiceUnavailableError('HyperID circuit breaker is open; not calling HyperID', {
-          retryAfterSeconds: this.secondsUntilProbe(),
-        });
+        const open = new HyperIdServiceUnavailableError(
+          'HyperID circuit breaker is open; not calling HyperID',
+          {
+            retryAfterSeconds: this.secondsUntilProbe(),
+          },
+        );
         circuitOpenErrors.add(open);
         throw open;
       }
@@ -115,12 +123,17 @@ export class HyperIdResiliencePolicy {
     }
   }
 
-  private async timedAttempt<T>(attempt: (signal: AbortSignal) => Promise<T>, deadline: AbortSignal): Promise<T> {
+  private async timedAttempt<T>(
+    attempt: (signal: AbortSignal) => Promise<T>,
+    deadline: AbortSignal,
+  ): Promise<T> {
     try {
       return await this.attemptTimeout.execute(({ signal }) => attempt(AbortSignal.any([signal, deadline])));
     } catch (error) {
       if (error instanceof TaskCancelledError) {
-        throw new HyperIdServiceUnavailableError(`HyperID did not answer within ${this.options.timeoutMs} ms`);
+        throw new HyperIdServiceUnavailableError(
+          `HyperID did not answer within ${this.options.timeoutMs} ms`,
+        );
       }
       throw error;
     }

@@ -14,7 +14,10 @@ const normalise = (...args: unknown[]) => toTwoFactorRequirement(args as TwoFact
 
 describe('toTwoFactorRequirement', () => {
   it('no argument: any of every known type', () => {
-    expect(toTwoFactorRequirement([])).toEqual({ mode: 'any', types: [HyperIdAuthenticator, Totp, Sms, AlternativeEmail] });
+    expect(toTwoFactorRequirement([])).toEqual({
+      mode: 'any',
+      types: [HyperIdAuthenticator, Totp, Sms, AlternativeEmail],
+    });
     expect(toTwoFactorRequirement([]).types).toEqual(KNOWN_TWO_FACTOR_TYPES);
   });
 
@@ -76,7 +79,9 @@ describe('toTwoFactorRequirement', () => {
     });
 
     it('the decorator itself throws, not the first request', () => {
-      expect(() => RequireTwoFactor({ anyOf: [] } as unknown as TwoFactorRequirementOptions)).toThrow(TypeError);
+      expect(() => RequireTwoFactor({ anyOf: [] } as unknown as TwoFactorRequirementOptions)).toThrow(
+        TypeError,
+      );
       expect(() => RequireTwoFactor(42 as TwoFactorType)).toThrow(TypeError);
     });
   });
@@ -105,14 +110,21 @@ describe('@RequireTwoFactor / @SkipTwoFactor', () => {
 
   it('stores the normalised requirement on the class and the method', () => {
     expect(reflector.get(TwoFactorMetadata, Guarded)).toEqual({ mode: 'any', types: [Totp, Sms] });
-    expect(reflector.get(TwoFactorMetadata, Guarded.prototype.email)).toEqual({ mode: 'all', types: [AlternativeEmail] });
-    expect(reflector.get(TwoFactorMetadata, Plain.prototype.any)).toEqual({ mode: 'any', types: KNOWN_TWO_FACTOR_TYPES });
+    expect(reflector.get(TwoFactorMetadata, Guarded.prototype.email)).toEqual({
+      mode: 'all',
+      types: [AlternativeEmail],
+    });
+    expect(reflector.get(TwoFactorMetadata, Plain.prototype.any)).toEqual({
+      mode: 'any',
+      types: KNOWN_TWO_FACTOR_TYPES,
+    });
     expect(reflector.get(TwoFactorMetadata, Plain.prototype.none)).toBeUndefined();
   });
 
   it('@SkipTwoFactor() stores false, which overrides the class’s requirement', () => {
     expect(reflector.get(TwoFactorMetadata, Guarded.prototype.skipped)).toBe(false);
-    const effective = (handler: () => void) => reflector.getAllAndOverride(TwoFactorMetadata, [handler, Guarded]);
+    const effective = (handler: () => void) =>
+      reflector.getAllAndOverride(TwoFactorMetadata, [handler, Guarded]);
     expect(effective(Guarded.prototype.skipped)).toBe(false);
     expect(effective(Guarded.prototype.email)).toEqual({ mode: 'all', types: [AlternativeEmail] });
     expect(effective(Guarded.prototype.open)).toEqual({ mode: 'any', types: [Totp, Sms] });

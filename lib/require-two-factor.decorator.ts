@@ -26,8 +26,10 @@ export function toTwoFactorRequirement(
   if (typeof first === 'object' && first !== null) {
     if (args.length > 1) throw new TypeError('@RequireTwoFactor({ anyOf | allOf }) takes one argument');
     const options = first as Partial<{ anyOf: unknown; allOf: unknown }>;
-    if (('anyOf' in options) === ('allOf' in options)) {
-      throw new TypeError('@RequireTwoFactor() takes { anyOf: [...] } or { allOf: [...] }, not both or neither');
+    if ('anyOf' in options === 'allOf' in options) {
+      throw new TypeError(
+        '@RequireTwoFactor() takes { anyOf: [...] } or { allOf: [...] }, not both or neither',
+      );
     }
     const list = options.anyOf ?? options.allOf;
     if (!Array.isArray(list)) throw new TypeError('@RequireTwoFactor(): anyOf / allOf must be an array');

@@ -81,7 +81,7 @@ function contextFor(
 }
 
 const http = (handler: Handler, req = request(`Bearer ${GOOD}`), controller = GuardedController) =>
-  contextFor(controller as typeof GuardedController, handler, [req, { id: 'response' }, () => undefined]);
+  contextFor(controller, handler, [req, { id: 'response' }, () => undefined]);
 
 async function refusal(promise: Promise<unknown>): Promise<HttpException> {
   try {
@@ -226,7 +226,11 @@ describe('TwoFactorGuard', () => {
     it.each([
       [HyperIdResult.TokenInvalid, UnauthorizedException, /error="invalid_token"/],
       [HyperIdResult.TokenExpired, UnauthorizedException, /error="invalid_token"/],
-      [HyperIdResult.AccessDenied, ForbiddenException, /error="insufficient_scope", scope="second-factor-auth-client"/],
+      [
+        HyperIdResult.AccessDenied,
+        ForbiddenException,
+        /error="insufficient_scope", scope="second-factor-auth-client"/,
+      ],
     ])('result %i becomes %p with its challenge', async (result, exceptionClass, challenge) => {
       fake.injectFault({ result });
       const error = await refusal(guard.canActivate(http('methodRule')));

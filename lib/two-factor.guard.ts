@@ -16,7 +16,11 @@ import {
   httpExchangeOf,
   type HttpExchange,
 } from './hyperid.context.js';
-import { lookupFailureException, malformedTokenException, missingTokenException } from './hyperid.http-errors.js';
+import {
+  lookupFailureException,
+  malformedTokenException,
+  missingTokenException,
+} from './hyperid.http-errors.js';
 import type { ResolvedHyperIdOptions } from './hyperid.options.js';
 import { TwoFactorRequiredException, TwoFactorStepUpRequiredException } from './two-factor.exceptions.js';
 import { TwoFactorMetadata, type TwoFactorRequirement } from './two-factor.metadata.js';
@@ -52,7 +56,8 @@ export class TwoFactorGuard implements CanActivate {
     const types = await this.typesOf(context, exchange);
 
     const missing = requirement.types.filter((type) => !types.includes(type));
-    const satisfied = requirement.mode === 'all' ? missing.length === 0 : missing.length < requirement.types.length;
+    const satisfied =
+      requirement.mode === 'all' ? missing.length === 0 : missing.length < requirement.types.length;
     if (!satisfied) this.throwTwoFactorRequired(context, requirement, missing);
 
     if (exchange) exchange.request[VERIFIED_TWO_FACTOR_TYPES] = types;

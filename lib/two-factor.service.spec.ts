@@ -13,7 +13,10 @@ import {
 import { HyperIdResult } from './hyperid-result.enum.js';
 import { HyperIdModule } from './hyperid.module.js';
 import type { HyperIdModuleOptions } from './interfaces/hyperid-module-options.interface.js';
-import type { CachedTwoFactorTypes, TwoFactorCacheStore } from './interfaces/two-factor-cache-store.interface.js';
+import type {
+  CachedTwoFactorTypes,
+  TwoFactorCacheStore,
+} from './interfaces/two-factor-cache-store.interface.js';
 import { FakeHyperIdServer } from './testing/index.js';
 import { TwoFactorService } from './two-factor.service.js';
 import { TwoFactorType } from './two-factor-type.enum.js';
@@ -167,7 +170,8 @@ describe('TwoFactorService', () => {
 
     it('the default cache asks HyperID once for repeated lookups', async () => {
       const service = await serviceWith();
-      for (let i = 0; i < 3; i += 1) expect((await service.getAvailableTypes(GOOD)).auth_types).toEqual([0, 3]);
+      for (let i = 0; i < 3; i += 1)
+        expect((await service.getAvailableTypes(GOOD)).auth_types).toEqual([0, 3]);
       expect(fake.calls(GOOD)).toBe(1);
     });
 
@@ -219,7 +223,9 @@ describe('TwoFactorService', () => {
       };
       const service = await serviceWith({ cache: { store } });
       expect((await service.getAvailableTypes(GOOD)).auth_types).toEqual([0, 3]);
-      await expect(service.getAvailableTypes('unknown-token')).rejects.toBeInstanceOf(HyperIdTokenInvalidError);
+      await expect(service.getAvailableTypes('unknown-token')).rejects.toBeInstanceOf(
+        HyperIdTokenInvalidError,
+      );
       expect(fake.calls()).toBe(2);
     });
   });

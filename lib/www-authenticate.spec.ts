@@ -26,9 +26,9 @@ describe('bearerChallenge', () => {
   });
 
   it('puts the realm first and the params in order', () => {
-    expect(bearerChallenge({ error: 'invalid_token', error_description: 'The access token has expired' })).toBe(
-      'Bearer realm="hyperid", error="invalid_token", error_description="The access token has expired"',
-    );
+    expect(
+      bearerChallenge({ error: 'invalid_token', error_description: 'The access token has expired' }),
+    ).toBe('Bearer realm="hyperid", error="invalid_token", error_description="The access token has expired"');
     expect(bearerChallenge({ error: 'insufficient_scope', scope: 'second-factor-auth-client' })).toBe(
       'Bearer realm="hyperid", error="insufficient_scope", scope="second-factor-auth-client"',
     );
@@ -38,8 +38,12 @@ describe('bearerChallenge', () => {
     expect(bearerChallenge({ error_description: 'say "hi"' })).toBe(
       'Bearer realm="hyperid", error_description="say \\"hi\\""',
     );
-    expect(bearerChallenge({ error_description: 'a\\b' })).toBe('Bearer realm="hyperid", error_description="a\\\\b"');
-    expect(bearerChallenge({ error_description: '\\"' })).toBe('Bearer realm="hyperid", error_description="\\\\\\""');
+    expect(bearerChallenge({ error_description: 'a\\b' })).toBe(
+      'Bearer realm="hyperid", error_description="a\\\\b"',
+    );
+    expect(bearerChallenge({ error_description: '\\"' })).toBe(
+      'Bearer realm="hyperid", error_description="\\\\\\""',
+    );
   });
 
   it('drops CR, LF, other control characters and non-ASCII', () => {

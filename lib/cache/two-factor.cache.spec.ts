@@ -2,7 +2,10 @@ import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { ConsoleLogger, Logger, type LoggerService } from '@nestjs/common';
 import { HyperIdError } from '../hyperid.errors.js';
-import type { CachedTwoFactorTypes, TwoFactorCacheStore } from '../interfaces/two-factor-cache-store.interface.js';
+import type {
+  CachedTwoFactorTypes,
+  TwoFactorCacheStore,
+} from '../interfaces/two-factor-cache-store.interface.js';
 import { TwoFactorCache } from './two-factor.cache.js';
 import { tokenDigest } from './token-digest.js';
 
@@ -277,7 +280,7 @@ describe('TwoFactorCache', () => {
         },
       ],
     ])('degrades to loading when the store %s, and still caches in memory', async (_name, store) => {
-      const cache = new TwoFactorCache(30_000, 100, store as unknown as TwoFactorCacheStore);
+      const cache = new TwoFactorCache(30_000, 100, store);
       const { load, calls } = countingLoader([0, 3]);
       expect(await cache.get(TOKEN, load)).toEqual([0, 3]);
       expect(await cache.get(TOKEN, load)).toEqual([0, 3]);

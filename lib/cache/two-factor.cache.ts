@@ -65,7 +65,10 @@ export class TwoFactorCache {
     notAfter?: number,
   ): Promise<number[]> {
     const status: LRUCache.Status<string, CachedTwoFactorTypes, LoadContext> = {};
-    const lookup = this.lru.fetch(tokenDigest(accessToken), { context: { accessToken, notAfter, load }, status });
+    const lookup = this.lru.fetch(tokenDigest(accessToken), {
+      context: { accessToken, notAfter, load },
+      status,
+    });
     // Misses are counted by load(), which knows whether the shared store or HyperID answered.
     if (status.fetch === 'hit') recordCacheLookup('hit');
     else if (status.fetch === 'inflight') recordCacheLookup('coalesced');

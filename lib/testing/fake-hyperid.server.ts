@@ -145,7 +145,13 @@ export class FakeHyperIdServer {
     const path = (req.url ?? '').split('?')[0];
     const match = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '');
     const token = match?.[1];
-    this.record({ method: req.method ?? '', path, token, headers: req.headers, body: Buffer.concat(chunks).toString() });
+    this.record({
+      method: req.method ?? '',
+      path,
+      token,
+      headers: req.headers,
+      body: Buffer.concat(chunks).toString(),
+    });
 
     if (req.method !== 'POST' || path !== PATH) return this.send(res, 404, { error: 'not found' });
 
@@ -162,7 +168,9 @@ export class FakeHyperIdServer {
       return;
     }
     if (fault?.status !== undefined) {
-      res.writeHead(fault.status, { 'Content-Type': 'text/html' }).end('<html><body>Bad gateway</body></html>');
+      res
+        .writeHead(fault.status, { 'Content-Type': 'text/html' })
+        .end('<html><body>Bad gateway</body></html>');
       return;
     }
     if (fault?.malformed) return this.sendRaw(res, '{"result": 0, "auth_types": [0,');

@@ -25,7 +25,9 @@ describe('smoke', () => {
   let app: INestApplication;
 
   beforeAll(async () => {
-    fake = await new FakeHyperIdServer({ tokens: { good: { auth_types: [1, 3] }, none: { auth_types: [] } } }).start();
+    fake = await new FakeHyperIdServer({
+      tokens: { good: { auth_types: [1, 3] }, none: { auth_types: [] } },
+    }).start();
     const moduleRef = await Test.createTestingModule({
       imports: [HyperIdModule.forRoot({ apiUrl: fake.url, isGlobal: true })],
       controllers: [SmokeController],
