@@ -12,6 +12,12 @@ export type {
   TwoFactorCacheStore,
 } from './interfaces/index.js';
 
+export {
+  CacheManagerTwoFactorStore,
+  type CacheManagerLike,
+  type CacheManagerTwoFactorStoreOptions,
+} from './cache/index.js';
+
 export { TwoFactorService } from './two-factor.service.js';
 export { TwoFactorTypesResponseDto } from './dto/index.js';
 

@@ -1,0 +1,181 @@
+import 'reflect-metadata';
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import request from 'supertest';
+import { tokenDigest } from '../../lib/cache/index.js';
+import { FakeHyperIdServer } from '../../lib/testing/index.js';
+import { RedisServerProcess, redisServerAvailable } from './redis-server.js';
+import {
+  closeSharedCacheApp,
+  createSharedCacheApp,
+  type AdapterName,
+  type SharedCacheApp,
+} from './shared-cache.app.js';
+
+const TOTP = 1;
+const EMAIL = 3;
+const KEY_PREFIX = 'hyperid:2fa:';
+
+async function keyWritten(instance: SharedCacheApp, token: string): Promise<void> {
+  // The module writes to the shared store after answering; wait until the entry has landed.
+  const key = KEY_PREFIX + tokenDigest(token);
+  for (let attempt = 0; attempt < 500; attempt += 1) {
+    if ((await instance.cache.get(key)) !== undefined) return;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  throw new Error(`the shared store never received the entry for ${token}`);
+}
+
+const available = redisServerAvailable();
+
+if (!available && process.env.CI === 'true') {
+  describe('shared 2FA cache in Redis', () => {
+    it('needs redis-server on PATH (.ci/run installs it with apt)', () => {
+      throw new Error('redis-server is not installed, and CI=true: the Redis tests may not be skipped');
+    });
+  });
+} else if (!available) {
+  console.warn(
+    'test/redis skipped: redis-server is not on PATH. Install it (e.g. apt-get install redis-server) to run these tests.',
+  );
+}
+
+const describeWithRedis = available ? describe : describe.skip;
+
+describeWithRedis.each<AdapterName>(['express', 'fastify'])('shared 2FA cache in Redis (%s)', (adapter) => {
+  const fake = new FakeHyperIdServer();
+  const redisServer = new RedisServerProcess();
+  const instances: SharedCacheApp[] = [];
+  const unhandled: unknown[] = [];
+  const onUnhandled = (reason: unknown) => unhandled.push(reason);
+  let first: SharedCacheApp;
+  let second: SharedCacheApp;
+  let queued: SharedCacheApp;
+
+  beforeAll(async () => {
+    process.on('unhandledRejection', onUnhandled);
+    process.on('uncaughtException', onUnhandled);
+    for (const suffix of ['1', '2', '3', 'dead-1', 'dead-2', 'dead-3']) {
+      fake.setToken(`allowed-${suffix}`, { auth_types: [0, TOTP] });
+      fake.setToken(`lacking-${suffix}`, { auth_types: [EMAIL] });
+    }
+    await fake.start();
+    await redisServer.start();
+    const base = { adapter, apiUrl: fake.url, redisUrl: redisServer.url };
+    first = await createSharedCacheApp({ ...base, failFast: true });
+    second = await createSharedCacheApp({ ...base, failFast: true });
+    queued = await createSharedCacheApp({ ...base, failFast: false, storeTimeoutMs: 200 });
+    instances.push(first, second, queued);
+  });
+
+  afterAll(async () => {
+    for (const instance of instances) await closeSharedCacheApp(instance);
+    await redisServer.kill();
+    await fake.stop();
+    process.off('unhandledRejection', onUnhandled);
+    process.off('uncaughtException', onUnhandled);
+  });
+
+  const get = (instance: SharedCacheApp, token: string) =>
+    request(instance.app.getHttpServer()).get('/totp').set('Authorization', `Bearer ${token}`);
+
+  it('lets the second instance answer from the first one lookup, without calling HyperID', async () => {
+    const fromFirst = await get(first, 'allowed-1');
+    expect(fromFirst.status).toBe(200);
+    expect(fromFirst.body).toEqual({ types: [0, TOTP] });
+    expect(fake.calls('allowed-1')).toBe(1);
+
+    await keyWritten(first, 'allowed-1');
+    const fromSecond = await get(second, 'allowed-1');
+    const fromThird = await get(queued, 'allowed-1');
+
+    expect(fromSecond.status).toBe(200);
+    expect(fromSecond.body).toEqual({ types: [0, TOTP] });
+    expect(fromThird.status).toBe(200);
+    expect(fake.calls('allowed-1')).toBe(1);
+  });
+
+  it('shares a lacking user answer too, and keys Redis by digest, never by token', async () => {
+    expect((await get(first, 'lacking-1')).status).toBe(403);
+    await keyWritten(first, 'lacking-1');
+    const res = await get(second, 'lacking-1');
+
+    expect(res.status).toBe(403);
+    expect(res.body).toMatchObject({ required: [TOTP], missing: [TOTP] });
+    expect(fake.calls('lacking-1')).toBe(1);
+
+    const keys = await first.redis.client.keys('*');
+    expect(keys.some((key) => key.includes(tokenDigest('lacking-1')))).toBe(true);
+    expect(keys.some((key) => key.includes('allowed-') || key.includes('lacking-'))).toBe(false);
+  });
+
+  it('never shares a failure: an invalid token is asked about on every instance', async () => {
+    expect((await get(first, 'invalid-1')).status).toBe(401);
+    const res = await get(second, 'invalid-1');
+
+    expect(res.status).toBe(401);
+    expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
+    expect(fake.calls('invalid-1')).toBe(2);
+  });
+
+  it('ignores a malformed entry in Redis and asks HyperID', async () => {
+    await first.cache.set(
+      KEY_PREFIX + tokenDigest('lacking-2'),
+      { authTypes: 'all', expiresAt: 'never' },
+      60_000,
+    );
+    const res = await get(second, 'lacking-2');
+
+    expect(res.status).toBe(403);
+    expect(fake.calls('lacking-2')).toBe(1);
+  });
+
+  describe('with Redis killed', () => {
+    beforeAll(async () => {
+      await redisServer.kill();
+      fake.resetCalls();
+    });
+
+    it.each([
+      ['first', () => first],
+      ['second', () => second],
+      ['queueing client', () => queued],
+    ])('answers every request correctly from HyperID (%s instance)', async (name, instance) => {
+      const suffix = { first: 'dead-1', second: 'dead-2', 'queueing client': 'dead-3' }[name]!;
+
+      const allowed = await get(instance(), `allowed-${suffix}`);
+      const lacking = await get(instance(), `lacking-${suffix}`);
+      const invalid = await get(instance(), `invalid-${suffix}`);
+
+      expect(allowed.status).toBe(200);
+      expect(allowed.body).toEqual({ types: [0, TOTP] });
+      expect(lacking.status).toBe(403);
+      expect(lacking.body).toMatchObject({ mode: 'all', missing: [TOTP] });
+      expect(invalid.status).toBe(401);
+      expect(invalid.headers['www-authenticate']).toContain('error="invalid_token"');
+      expect(fake.calls(`allowed-${suffix}`)).toBe(1);
+      expect(fake.calls(`lacking-${suffix}`)).toBe(1);
+      expect(fake.calls(`invalid-${suffix}`)).toBe(1);
+    });
+
+    it('keeps serving from memory: a repeated token makes no further HyperID call', async () => {
+      const again = await get(second, 'allowed-dead-2');
+      const earlier = await get(first, 'allowed-1');
+
+      expect(again.status).toBe(200);
+      expect(earlier.status).toBe(200);
+      expect(fake.calls('allowed-dead-2')).toBe(1);
+      expect(fake.calls('allowed-1')).toBe(0);
+    });
+
+    it('still refuses a lacking user whose answer was shared before Redis died', async () => {
+      const res = await get(queued, 'lacking-1');
+
+      expect(res.status).toBe(403);
+      expect(fake.calls('lacking-1')).toBe(1);
+    });
+
+    it('raised no unhandled error while Redis was gone', () => {
+      expect(unhandled).toEqual([]);
+    });
+  });
+});
