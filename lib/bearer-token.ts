@@ -23,31 +23,39 @@ export type BearerCredentials =
 // string is never read (RFC 6750 §2.1 only).
 const strategy = new PassportBearerStrategy<VerifyFunction>((token, done) => done(null, token));
 
+const MALFORMED: BearerCredentials = Object.freeze({ kind: 'malformed' });
+const MISSING: BearerCredentials = Object.freeze({ kind: 'missing' });
+
+// One parser for every request: authenticate() runs synchronously (so does the verify callback
+// above), so its outcome is read back before any other request can use it.
+let outcome: BearerCredentials = MALFORMED;
+const parser = Object.create(strategy) as PassportBearerStrategy<VerifyFunction> & {
+  success: (user: unknown) => void;
+  fail: (challenge?: unknown) => void;
+  error: (err: unknown) => void;
+};
+parser.success = (token) => {
+  outcome = isWellFormedAccessToken(token) ? { kind: 'token', token } : MALFORMED;
+};
+// With the Bearer scheme present, every failure means the credentials are malformed.
+parser.fail = () => {
+  outcome = MALFORMED;
+};
+parser.error = parser.fail;
+
 /** Reads the bearer token of a request's `Authorization` header per RFC 6750. */
 export function readBearerCredentials(authorization: unknown): BearerCredentials {
-  if (typeof authorization !== 'string' || authorization.length === 0) return { kind: 'missing' };
-  const scheme = authorization.split(' ', 1)[0];
-  if (!/^Bearer$/i.test(scheme)) return { kind: 'missing' };
+  if (typeof authorization !== 'string' || authorization.length === 0) return MISSING;
+  const space = authorization.indexOf(' ');
+  const scheme = space === -1 ? authorization : authorization.slice(0, space);
+  if (scheme.length !== 6 || scheme.toLowerCase() !== 'bearer') return MISSING;
   // RFC 6750 allows one or more spaces after the scheme; passport-http-bearer splits on exactly one.
-  const header = authorization.replace(/^(\S+) +/, '$1 ');
-  if (header.length > MAX_TOKEN_LENGTH + scheme.length + 1) return { kind: 'malformed' };
+  const header =
+    authorization.charCodeAt(space + 1) === 32 ? authorization.replace(/^(\S+) +/, '$1 ') : authorization;
+  if (header.length > MAX_TOKEN_LENGTH + scheme.length + 1) return MALFORMED;
 
-  let outcome: BearerCredentials = { kind: 'malformed' };
-  const run = Object.create(strategy) as PassportBearerStrategy<VerifyFunction> & {
-    success: (user: unknown) => void;
-    fail: (challenge?: unknown) => void;
-    error: (err: unknown) => void;
-  };
-  run.success = (token) => {
-    outcome = isWellFormedAccessToken(token) ? { kind: 'token', token } : { kind: 'malformed' };
-  };
-  // With the Bearer scheme present, every failure means the credentials are malformed.
-  const malformed = () => {
-    outcome = { kind: 'malformed' };
-  };
-  run.fail = malformed;
-  run.error = malformed;
-  run.authenticate({ headers: { authorization: header } } as unknown as Parameters<
+  outcome = MALFORMED;
+  parser.authenticate({ headers: { authorization: header } } as unknown as Parameters<
     PassportBearerStrategy<VerifyFunction>['authenticate']
   >[0]);
   return outcome;

@@ -45,20 +45,38 @@ export class TwoFactorGuard implements CanActivate {
     @Inject(HYPERID_RESOLVED_OPTIONS) protected readonly options: ResolvedHyperIdOptions,
   ) {}
 
-  async canActivate(context: ExecutionContext): Promise<boolean> {
-    const requirement = this.reflector.getAllAndOverride(TwoFactorMetadata, [
-      context.getHandler(),
-      context.getClass(),
-    ]);
-    if (!requirement) return true;
+  canActivate(context: ExecutionContext): boolean | Promise<boolean> {
+    try {
+      const requirement = this.reflector.getAllAndOverride(TwoFactorMetadata, [
+        context.getHandler(),
+        context.getClass(),
+      ]);
+      if (!requirement) return true;
 
-    const exchange = this.getExchange(context);
-    const types = await this.typesOf(context, exchange);
+      const exchange = this.getExchange(context);
+      const types = this.typesOf(context, exchange);
+      // A cache hit is answered without a promise: the check costs a few microseconds.
+      return types instanceof Promise
+        ? types.then((resolved) => this.enforce(context, requirement, exchange, resolved))
+        : this.enforce(context, requirement, exchange, types);
+    } catch (error) {
+      // Refusals always arrive as a rejected promise, whether or not HyperID was asked.
+      return Promise.reject(error instanceof Error ? error : new Error('2FA check failed'));
+    }
+  }
 
-    const missing = requirement.types.filter((type) => !types.includes(type));
-    const satisfied =
-      requirement.mode === 'all' ? missing.length === 0 : missing.length < requirement.types.length;
-    if (!satisfied) this.throwTwoFactorRequired(context, requirement, missing);
+  private enforce(
+    context: ExecutionContext,
+    requirement: TwoFactorRequirement,
+    exchange: HttpExchange | undefined,
+    types: readonly number[],
+  ): boolean {
+    const has = (type: TwoFactorType) => types.includes(type);
+    const satisfied = requirement.mode === 'all' ? requirement.types.every(has) : requirement.types.some(has);
+    if (!satisfied) {
+      const missing = requirement.types.filter((type) => !has(type));
+      this.throwTwoFactorRequired(context, requirement, missing);
+    }
 
     if (exchange) exchange.request[VERIFIED_TWO_FACTOR_TYPES] = types;
     return true;
@@ -105,14 +123,17 @@ export class TwoFactorGuard implements CanActivate {
    * the decorator, or the passport strategy) are reused, and so is a lookup still in flight (the
    * guarded fields of one GraphQL operation run at the same time).
    */
-  private typesOf(context: ExecutionContext, exchange: HttpExchange | undefined): Promise<readonly number[]> {
+  private typesOf(
+    context: ExecutionContext,
+    exchange: HttpExchange | undefined,
+  ): readonly number[] | Promise<readonly number[]> {
     const request = exchange?.request;
     const verified = request?.[VERIFIED_TWO_FACTOR_TYPES];
-    if (Array.isArray(verified)) return Promise.resolve(verified as number[]);
+    if (Array.isArray(verified)) return verified as number[];
     const pending = request?.[PENDING_TWO_FACTOR_LOOKUP];
     if (pending instanceof Promise) return pending as Promise<readonly number[]>;
     const lookup = this.lookUpTypes(this.readCredentials(context, exchange), exchange?.response);
-    if (request) request[PENDING_TWO_FACTOR_LOOKUP] = lookup;
+    if (request && lookup instanceof Promise) request[PENDING_TWO_FACTOR_LOOKUP] = lookup;
     return lookup;
   }
 
@@ -123,15 +144,21 @@ export class TwoFactorGuard implements CanActivate {
     return isWellFormedAccessToken(token) ? { kind: 'token', token } : { kind: 'malformed' };
   }
 
-  private async lookUpTypes(credentials: BearerCredentials, response: unknown): Promise<readonly number[]> {
-    const setHeader = (name: string, value: string) => this.setHeader(response, name, value);
-    if (credentials.kind === 'missing') throw missingTokenException(setHeader);
-    if (credentials.kind === 'malformed') throw malformedTokenException(setHeader);
-    try {
-      return (await this.twoFactorService.getAvailableTypes(credentials.token)).auth_types;
-    } catch (error) {
-      throw this.toHttpException(error, response);
+  private lookUpTypes(
+    credentials: BearerCredentials,
+    response: unknown,
+  ): readonly number[] | Promise<readonly number[]> {
+    if (credentials.kind !== 'token') {
+      const setHeader = (name: string, value: string) => this.setHeader(response, name, value);
+      throw credentials.kind === 'missing'
+        ? missingTokenException(setHeader)
+        : malformedTokenException(setHeader);
     }
+    const types = this.twoFactorService.resolveTypes(credentials.token);
+    if (!(types instanceof Promise)) return types;
+    return types.catch((error: unknown) => {
+      throw this.toHttpException(error, response);
+    });
   }
 
   /** Lookup failures become HTTP answers in one place, shared with the passport strategy. */

@@ -1,5 +1,4 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { plainToInstance } from 'class-transformer';
 import { isWellFormedAccessToken } from './bearer-token.js';
 import { readJwtExpiry } from './cache/jwt-expiry.js';
 import { TwoFactorCache } from './cache/two-factor.cache.js';
@@ -38,21 +37,37 @@ export class TwoFactorService {
    *   `HyperIdServiceUnavailableError`, `HyperIdInvalidRequestError`, `HyperIdUpstreamError`.
    */
   async getAvailableTypes(accessToken: string): Promise<TwoFactorTypesResponseDto> {
+    const authTypes = await this.resolveTypes(accessToken);
+    // A fresh DTO per call: callers may change what they get without touching the cache.
+    return Object.assign(new TwoFactorTypesResponseDto(), {
+      result: HyperIdResult.Success,
+      auth_types: [...authTypes],
+    });
+  }
+
+  /**
+   * The user's 2FA methods, synchronously when memory holds them (the guard's hot path), else a
+   * promise; rejects like {@link getAvailableTypes}. The array may be the cache's own: never change it.
+   * @internal
+   */
+  resolveTypes(accessToken: string): readonly number[] | Promise<readonly number[]> {
     if (!isWellFormedAccessToken(accessToken)) {
-      throw new HyperIdTokenInvalidError('The access token is not a well-formed bearer token');
+      return Promise.reject(
+        new HyperIdTokenInvalidError('The access token is not a well-formed bearer token'),
+      );
     }
+    return this.cache?.peek(accessToken) ?? this.lookUp(accessToken);
+  }
+
+  /** Not in memory: refuse a JWT past its `exp`, else ask the shared store or HyperID. */
+  private async lookUp(accessToken: string): Promise<readonly number[]> {
     const notAfter = readJwtExpiry(accessToken);
     if (notAfter !== undefined && notAfter <= Date.now()) {
       throw new HyperIdTokenExpiredError('The access token has expired (its exp claim has passed)');
     }
-    const authTypes = this.cache
-      ? await this.cache.get(accessToken, (token) => this.load(token), notAfter)
-      : await this.load(accessToken);
-    // A fresh DTO per call: callers may change what they get without touching the cache.
-    return plainToInstance(TwoFactorTypesResponseDto, {
-      result: HyperIdResult.Success,
-      auth_types: [...authTypes],
-    });
+    return this.cache
+      ? this.cache.get(accessToken, (token) => this.load(token), notAfter)
+      : this.load(accessToken);
   }
 
   private async load(accessToken: string): Promise<number[]> {

@@ -58,6 +58,16 @@ export class TwoFactorCache {
     return this.lru.size;
   }
 
+  /**
+   * The user's 2FA methods for `accessToken` if memory holds a live answer, without waiting: the
+   * guard's hot path. A hit never outlives the token's `exp`, which capped the entry's TTL.
+   */
+  peek(accessToken: string): readonly number[] | undefined {
+    const entry = this.lru.get(tokenDigest(accessToken));
+    if (entry) recordCacheLookup('hit');
+    return entry?.authTypes;
+  }
+
   /** The user's 2FA methods for `accessToken`, from the cache or from `load` (once per token at a time). */
   async get(
     accessToken: string,
