@@ -182,6 +182,6 @@ describe('telemetry through @opentelemetry/api', () => {
     const metric = resourceMetrics.scopeMetrics
       .flatMap((s) => s.metrics)
       .find((m) => m.descriptor.name === name);
-    return (metric?.dataPoints ?? []);
+    return metric?.dataPoints ?? [];
   }
 });
