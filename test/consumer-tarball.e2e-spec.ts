@@ -1,20 +1,16 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { packTarball, repoRoot } from './support/pack.js';
+import { createUserApp, get, readJson, run, startUserApp } from './support/user-app.js';
 
 // Install-as-a-user: `npm pack`, install the tarball into a fresh NestJS 12 ESM app (fixtures in
 // test/consumers/fixtures/user-app, written as the README says), compile it with its own tsc, boot
 // it against the package's FakeHyperIdServer and check SPEC §3 as an HTTP client sees it.
 
-const run = promisify(execFile);
 const TIMEOUT = 240_000;
 
 /** What the README tells a user to install next to nestjs-hyperid (required peers + Express). */
@@ -38,35 +34,6 @@ interface RootPackageJson {
   exports: Record<string, string | Record<string, string>>;
 }
 
-async function readJson<T>(path: string): Promise<T> {
-  return JSON.parse(await readFile(path, 'utf8')) as T;
-}
-
-/** The version installed in the repository (so `npm install --prefer-offline` finds it cached). */
-async function installedVersion(name: string): Promise<string> {
-  return (await readJson<{ version: string }>(join(repoRoot, 'node_modules', name, 'package.json'))).version;
-}
-
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** A raw HTTP GET (fetch would trim a header value such as `Bearer `). */
-function get(url: string, authorization?: string): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { headers: authorization === undefined ? {} : { authorization } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 describe('the packed tarball, installed into a fresh NestJS app', () => {
   let appDir: string;
   let tarball: string;
@@ -76,70 +43,17 @@ describe('the packed tarball, installed into a fresh NestJS app', () => {
 
   beforeAll(async () => {
     tarball = await packTarball();
-    appDir = await mkdtemp(join(tmpdir(), 'nestjs-hyperid-user-app-'));
-    await cp(join(repoRoot, 'test', 'consumers', 'fixtures', 'user-app'), appDir, { recursive: true });
-
-    const dependencies: Record<string, string> = { 'nestjs-hyperid': `file:${tarball}` };
-    for (const name of USER_DEPENDENCIES) dependencies[name] = `^${await installedVersion(name)}`;
-    const devDependencies: Record<string, string> = {};
-    for (const name of USER_DEV_DEPENDENCIES) devDependencies[name] = `~${await installedVersion(name)}`;
-    await writeFile(
-      join(appDir, 'package.json'),
-      JSON.stringify(
-        {
-          name: 'user-app',
-          private: true,
-          type: 'module',
-          scripts: { build: 'tsc -p tsconfig.json' },
-          dependencies,
-          devDependencies,
-        },
-        null,
-        2,
-      ),
-    );
-
-    const env = { ...process.env };
-    delete env.NODE_OPTIONS;
-    await run('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline'], {
-      cwd: appDir,
-      env,
-      maxBuffer: 16 * 1024 * 1024,
+    appDir = await createUserApp({
+      fixture: 'user-app',
+      name: 'user-app',
+      tarball,
+      dependencies: USER_DEPENDENCIES,
+      devDependencies: USER_DEV_DEPENDENCIES,
     });
-    try {
-      await run(
-        process.execPath,
-        [join(appDir, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.json'],
-        {
-          cwd: appDir,
-          env,
-        },
-      );
-    } catch (error) {
-      const { stdout, stderr } = error as { stdout?: string; stderr?: string };
-      throw new Error(
-        `the user app does not compile against the packed types:\n${stdout ?? ''}${stderr ?? ''}`,
-        { cause: error },
-      );
-    }
-
-    child = spawn(process.execPath, ['dist/serve.js'], {
-      cwd: appDir,
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    exit = once(child, 'exit');
-    let output = '';
-    ready = await new Promise((resolve, reject) => {
-      const onData = (chunk: Buffer) => {
-        output += chunk.toString();
-        const line = /^READY (.*)$/m.exec(output);
-        if (line) resolve(JSON.parse(line[1]) as typeof ready);
-      };
-      child!.stdout!.on('data', onData);
-      child!.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-      child!.once('exit', (code) => reject(new Error(`user app exited (code ${code}):\n${output}`)));
-    });
+    const app = await startUserApp<typeof ready>(appDir);
+    child = app.child;
+    exit = app.exit;
+    ready = app.ready;
   }, TIMEOUT);
 
   afterAll(async () => {
