@@ -406,18 +406,25 @@ describe('circuit breaker (threshold: 3)', () => {
     await fake?.stop();
   });
 
-  it('after three consecutive transient failures answers 503 with Retry-After without calling HyperID', async () => {
+  /** A fresh app (so a fresh breaker) with threshold 3 and no cache, closed after `body`. */
+  async function withBreakerApp(
+    { retries, halfOpenAfterMs = 60_000 }: { retries: number; halfOpenAfterMs?: number },
+    body: (app: Awaited<ReturnType<typeof boot>>) => Promise<void>,
+  ): Promise<void> {
     const app = await boot(
       'express',
-      {
-        apiUrl: fake.url,
-        cache: false,
-        retries: 0,
-        circuitBreaker: { threshold: 3, halfOpenAfterMs: 60_000 },
-      },
+      { apiUrl: fake.url, cache: false, retries, circuitBreaker: { threshold: 3, halfOpenAfterMs } },
       logger,
     );
     try {
+      await body(app);
+    } finally {
+      await app.close();
+    }
+  }
+
+  it('after three consecutive transient failures answers 503 with Retry-After without calling HyperID', async () => {
+    await withBreakerApp({ retries: 0 }, async (app) => {
       fake.clearFaults().resetCalls().injectFault({ result: -1 }, VICTIM);
       for (let i = 0; i < 3; i += 1) expectAnswer(await app.get(VICTIM), 503);
       expect(fake.calls()).toBe(3);
@@ -430,46 +437,22 @@ describe('circuit breaker (threshold: 3)', () => {
       expect(retryAfter).toBeGreaterThan(30); // seconds until the probe, not the 1 s default
       expect(retryAfter).toBeLessThanOrEqual(60);
       expect(fake.calls()).toBe(3);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('with retries: 2, one request that fails three times opens it', async () => {
-    const app = await boot(
-      'express',
-      {
-        apiUrl: fake.url,
-        cache: false,
-        retries: 2,
-        circuitBreaker: { threshold: 3, halfOpenAfterMs: 60_000 },
-      },
-      logger,
-    );
-    try {
+    await withBreakerApp({ retries: 2 }, async (app) => {
       fake.clearFaults().resetCalls().injectFault({ status: 500 }, VICTIM);
       expectAnswer(await app.get(VICTIM), 503);
       expect(fake.calls()).toBe(3);
       fake.clearFaults();
       expectAnswer(await app.get(GOOD), 503);
       expect(fake.calls()).toBe(3);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('answers about the token (-4, -5, -3, -2) never open it', async () => {
-    const app = await boot(
-      'express',
-      {
-        apiUrl: fake.url,
-        cache: false,
-        retries: 0,
-        circuitBreaker: { threshold: 3, halfOpenAfterMs: 60_000 },
-      },
-      logger,
-    );
-    try {
+    await withBreakerApp({ retries: 0 }, async (app) => {
       fake.clearFaults().resetCalls();
       for (const result of [-4, -5, -3, -2, -4, -5]) {
         fake.injectFault({ result }, VICTIM);
@@ -478,18 +461,11 @@ describe('circuit breaker (threshold: 3)', () => {
       fake.clearFaults();
       expect((await app.get(GOOD)).status).toBe(200);
       expect(fake.calls()).toBe(7);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('probes again after halfOpenAfterMs and closes on success', async () => {
-    const app = await boot(
-      'express',
-      { apiUrl: fake.url, cache: false, retries: 0, circuitBreaker: { threshold: 3, halfOpenAfterMs: 300 } },
-      logger,
-    );
-    try {
+    await withBreakerApp({ retries: 0, halfOpenAfterMs: 300 }, async (app) => {
       fake.clearFaults().resetCalls().injectFault({ status: 503 });
       for (let i = 0; i < 3; i += 1) expectAnswer(await app.get(GOOD), 503);
       fake.clearFaults();
@@ -500,9 +476,7 @@ describe('circuit breaker (threshold: 3)', () => {
       expect((await app.get(GOOD)).status).toBe(200); // the probe
       expect((await app.get(GOOD)).status).toBe(200); // closed again
       expect(fake.calls()).toBe(5);
-    } finally {
-      await app.close();
-    }
+    });
   });
 
   it('logged no token', () => {
