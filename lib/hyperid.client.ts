@@ -165,9 +165,9 @@ export class HyperIdClient implements OnModuleDestroy {
    *   5xx/429 or result -1; HyperIdUpstreamError when the answer is not well-formed.
    */
   async probe(): Promise<{ result: number }> {
-    const response = await this.post(undefined);
+    const { status, body } = await this.post(undefined);
     try {
-      parseTwoFactorAnswer(response.status, typeof response.data === 'string' ? response.data : '');
+      parseTwoFactorAnswer(status, body);
       return { result: HyperIdResult.Success };
     } catch (error) {
       // An answer about the (missing) token proves HyperID is up; its own failures do not.
@@ -183,14 +183,21 @@ export class HyperIdClient implements OnModuleDestroy {
   }
 
   private async attempt(accessToken: string, signal: AbortSignal): Promise<TwoFactorTypesResponseDto> {
-    const response = await this.post(accessToken, signal);
-    return parseTwoFactorAnswer(response.status, typeof response.data === 'string' ? response.data : '');
+    const { status, body } = await this.post(accessToken, signal);
+    return parseTwoFactorAnswer(status, body);
   }
 
-  /** One POST to the endpoint, with the user's token when there is one; transport failures as `HyperIdError`. */
-  private async post(accessToken: string | undefined, signal?: AbortSignal): Promise<AxiosResponse<string>> {
+  /**
+   * One POST to the endpoint, with the user's token when there is one: the status and the raw
+   * body, to parse. Transport failures come out as `HyperIdError`.
+   */
+  private async post(
+    accessToken: string | undefined,
+    signal?: AbortSignal,
+  ): Promise<{ status: number; body: string }> {
+    let response: AxiosResponse<string>;
     try {
-      return await firstValueFrom(
+      response = await firstValueFrom(
         this.http.post<string>(this.endpoint, '{}', {
           headers: {
             ...(accessToken === undefined ? {} : { Authorization: `Bearer ${accessToken}` }),
@@ -212,6 +219,7 @@ export class HyperIdClient implements OnModuleDestroy {
     } catch (error) {
       throw transportError(error);
     }
+    return { status: response.status, body: typeof response.data === 'string' ? response.data : '' };
   }
 
   private log(failure: HyperIdError): void {

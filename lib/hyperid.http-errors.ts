@@ -26,14 +26,15 @@ export type SetHeader = (name: string, value: string) => void;
  * exception to throw.
  */
 
-/** No `Authorization` header, or another scheme: 401 with a bare challenge. */
-export function missingTokenException(setHeader: SetHeader): HttpException {
-  setHeader('WWW-Authenticate', bearerChallenge());
-  return new UnauthorizedException('A bearer token is required');
-}
-
-/** `Bearer` with no token, a malformed token or one over 8 KiB: 400 `invalid_request`. */
-export function malformedTokenException(setHeader: SetHeader): HttpException {
+/**
+ * Credentials that cannot be looked up: no `Authorization` header or another scheme (401 with a
+ * bare challenge); `Bearer` with no token, a malformed token or one over 8 KiB (400 `invalid_request`).
+ */
+export function credentialsException(kind: 'missing' | 'malformed', setHeader: SetHeader): HttpException {
+  if (kind === 'missing') {
+    setHeader('WWW-Authenticate', bearerChallenge());
+    return new UnauthorizedException('A bearer token is required');
+  }
   setHeader('WWW-Authenticate', bearerChallenge({ error: 'invalid_request' }));
   return new BadRequestException('The Authorization header is not a well-formed bearer token');
 }

@@ -16,11 +16,7 @@ import {
   httpExchangeOf,
   type HttpExchange,
 } from './hyperid.context.js';
-import {
-  lookupFailureException,
-  malformedTokenException,
-  missingTokenException,
-} from './hyperid.http-errors.js';
+import { lookupFailureException, credentialsException } from './hyperid.http-errors.js';
 import type { ResolvedHyperIdOptions } from './hyperid.options.js';
 import { TwoFactorRequiredException, TwoFactorStepUpRequiredException } from './two-factor.exceptions.js';
 import { TwoFactorMetadata, type TwoFactorRequirement } from './two-factor.metadata.js';
@@ -150,9 +146,7 @@ export class TwoFactorGuard implements CanActivate {
   ): readonly number[] | Promise<readonly number[]> {
     if (credentials.kind !== 'token') {
       const setHeader = (name: string, value: string) => this.setHeader(response, name, value);
-      throw credentials.kind === 'missing'
-        ? missingTokenException(setHeader)
-        : malformedTokenException(setHeader);
+      throw credentialsException(credentials.kind, setHeader);
     }
     const types = this.twoFactorService.resolveTypes(credentials.token);
     if (!(types instanceof Promise)) return types;

@@ -4,12 +4,7 @@ import { Strategy } from 'passport-http-bearer';
 import { readBearerCredentials } from '../bearer-token.js';
 import { AUTH_REALM, LOGGER_CONTEXT } from '../hyperid.constants.js';
 import { VERIFIED_TWO_FACTOR_TYPES } from '../hyperid.context.js';
-import {
-  lookupFailureException,
-  malformedTokenException,
-  missingTokenException,
-  type SetHeader,
-} from '../hyperid.http-errors.js';
+import { lookupFailureException, credentialsException, type SetHeader } from '../hyperid.http-errors.js';
 import type { TwoFactorType } from '../two-factor-type.enum.js';
 import { TwoFactorService } from '../two-factor.service.js';
 
@@ -83,11 +78,7 @@ export class HyperIdBearerStrategy extends PassportStrategy(Strategy, 'hyperid')
     const request = req as unknown as PassportRequest;
     const credentials = readBearerCredentials(request.headers?.authorization);
     if (credentials.kind !== 'token') {
-      const setHeader = headerSetterFor(request);
-      const exception =
-        credentials.kind === 'missing'
-          ? missingTokenException(setHeader)
-          : malformedTokenException(setHeader);
+      const exception = credentialsException(credentials.kind, headerSetterFor(request));
       (this as unknown as AuthenticatingStrategy).error(exception);
       return;
     }
