@@ -1,3 +1,4 @@
+import { HyperIdResult } from 'nestjs-hyperid';
 import type { FakeTokenAnswer } from 'nestjs-hyperid/testing';
 
 /**
@@ -11,12 +12,12 @@ export const DEMO_TOKENS = {
   'demo-totp': { auth_types: [1] },
   /** A user without any 2FA method. */
   'demo-none': { auth_types: [] },
-  /** HyperID answers result -4 (token expired). */
-  'demo-expired': { result: -4 },
-  /** HyperID answers result -5 (token invalid). */
-  'demo-invalid': { result: -5 },
-  /** HyperID answers result -3 (access denied: the token lacks the second-factor-auth-client scope). */
-  'demo-noscope': { result: -3 },
+  /** HyperID answers that the token has expired. */
+  'demo-expired': { result: HyperIdResult.TokenExpired },
+  /** HyperID answers that the token is invalid. */
+  'demo-invalid': { result: HyperIdResult.TokenInvalid },
+  /** HyperID answers access denied: the token lacks the second-factor-auth-client scope. */
+  'demo-noscope': { result: HyperIdResult.AccessDenied },
 } as const satisfies Record<string, FakeTokenAnswer>;
 
 export type DemoToken = keyof typeof DEMO_TOKENS;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HyperIdResult } from '../lib/hyperid-result.enum.js';
 import { packTarball, repoRoot } from './support/pack.js';
 import {
   createUserApp,
@@ -16,7 +17,8 @@ import {
 // (test/consumers/fixtures/acceptance-app) that boots, on Express and on Fastify, one app instance
 // per HyperID configuration, each against its own FakeHyperIdServer from 'nestjs-hyperid/testing'.
 // The driver never imports the package: it reads call counts and injects faults through the app's
-// HTTP control channel (see the fixture's src/control.ts). Same expectations on both adapters.
+// HTTP control channel (see the fixture's src/control.ts). It takes only the result codes from the
+// sources' enum, to name the answers it sets. Same expectations on both adapters.
 
 const TIMEOUT = 240_000;
 const ADAPTERS = ['express', 'fastify'] as const;
@@ -171,21 +173,22 @@ describe('acceptance of the packed tarball, on Express and Fastify', () => {
         check?: (res: Answer) => void;
       }> = [
         {
-          what: 'result -1 (transient: retried twice)',
-          arrange: (t) => fake('retrying').setToken(t, { result: -1 }),
+          what: 'service temporarily unavailable (transient: retried twice)',
+          arrange: (t) =>
+            fake('retrying').setToken(t, { result: HyperIdResult.ServiceTemporarilyUnavailable }),
           status: 503,
           calls: 3,
           check: (res) => expect(res.headers['retry-after']).toMatch(/^\d+$/),
         },
         {
-          what: 'result -2 (not retried)',
-          arrange: (t) => fake('retrying').setToken(t, { result: -2 }),
+          what: 'invalid parameters (not retried)',
+          arrange: (t) => fake('retrying').setToken(t, { result: HyperIdResult.InvalidParameters }),
           status: 502,
           calls: 1,
         },
         {
-          what: 'result -4 (not retried)',
-          arrange: (t) => fake('retrying').setToken(t, { result: -4 }),
+          what: 'token expired (not retried)',
+          arrange: (t) => fake('retrying').setToken(t, { result: HyperIdResult.TokenExpired }),
           status: 401,
           calls: 1,
           check: (res) =>

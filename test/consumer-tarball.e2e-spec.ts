@@ -4,6 +4,7 @@ import { type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { HyperIdResult } from '../lib/hyperid-result.enum.js';
 import { packTarball, repoRoot } from './support/pack.js';
 import { createUserApp, get, readJson, run, startUserApp } from './support/user-app.js';
 
@@ -112,7 +113,11 @@ describe('the packed tarball, installed into a fresh NestJS app', () => {
   });
 
   it('TwoFactorService and the error classes work from the installed package', () => {
-    expect(ready.serviceCheck).toEqual({ auth_types: [3], expiredIsHyperIdError: true, expiredResult: -4 });
+    expect(ready.serviceCheck).toEqual({
+      auth_types: [3],
+      expiredIsHyperIdError: true,
+      expiredResult: HyperIdResult.TokenExpired,
+    });
   });
 
   describe.each(['forRoot', 'forRootAsync-useFactory', 'forRootAsync-useClass'])(

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import { HyperIdResult } from '../hyperid-result.enum.js';
 
 /** How the fake HyperID answers for a token: the user's 2FA methods, or a result code. */
 export type FakeTokenAnswer = { auth_types: number[] } | { result: number };
@@ -11,8 +12,10 @@ export interface FakeHyperIdFault {
   latencyMs?: number;
   /** Answer HTTP 200 with this `result` code (and no `auth_types`). */
   result?: number;
-  /** Answer with this HTTP status (e.g. 500, 503) and an HTML body. */
+  /** Answer with this HTTP status (e.g. 500, 503, 429) and an HTML body, or `body` when given. */
   status?: number;
+  /** Extra headers of the answer, e.g. `{ 'Retry-After': '30' }` with a 429. */
+  headers?: Record<string, string>;
   /** Answer HTTP 200 with a body that is not JSON. */
   malformed?: boolean;
   /** Answer HTTP 200 with exactly this body. */
@@ -41,7 +44,7 @@ export interface FakeHyperIdRequest {
 
 /** Options of {@link FakeHyperIdServer}. */
 export interface FakeHyperIdServerOptions {
-  /** Answers by token; tokens not listed answer `result: -5` (token invalid). */
+  /** Answers by token; tokens not listed answer `HyperIdResult.TokenInvalid`. */
   tokens?: Record<string, FakeTokenAnswer>;
   /** Port to listen on, on 127.0.0.1. Default 0: an ephemeral port. */
   port?: number;
@@ -168,13 +171,17 @@ export class FakeHyperIdServer {
       return;
     }
     if (fault?.status !== undefined) {
+      const html = fault.body === undefined;
       res
-        .writeHead(fault.status, { 'Content-Type': 'text/html' })
-        .end('<html><body>Bad gateway</body></html>');
+        .writeHead(fault.status, {
+          'Content-Type': html ? 'text/html' : 'application/json',
+          ...fault.headers,
+        })
+        .end(fault.body ?? '<html><body>Bad gateway</body></html>');
       return;
     }
     if (fault?.malformed) return this.sendRaw(res, '{"result": 0, "auth_types": [0,');
-    if (fault?.body !== undefined) return this.sendRaw(res, fault.body);
+    if (fault?.body !== undefined) return this.sendRaw(res, fault.body, fault.headers);
     if (fault?.oversizedBytes !== undefined) {
       const padding = Array.from({ length: Math.ceil(fault.oversizedBytes / 2) }, () => 0);
       return this.send(res, 200, { result: 0, auth_types: padding });
@@ -182,7 +189,7 @@ export class FakeHyperIdServer {
     if (fault?.result !== undefined) return this.send(res, 200, { result: fault.result });
 
     const answer = token === undefined ? undefined : this.tokens.get(token);
-    if (answer === undefined) return this.send(res, 200, { result: -5 });
+    if (answer === undefined) return this.send(res, 200, { result: HyperIdResult.TokenInvalid });
     if ('result' in answer) return this.send(res, 200, { result: answer.result });
     return this.send(res, 200, { result: 0, auth_types: answer.auth_types });
   }
@@ -208,8 +215,12 @@ export class FakeHyperIdServer {
     res.end(text);
   }
 
-  private sendRaw(res: ServerResponse, text: string): void {
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
+  private sendRaw(res: ServerResponse, text: string, headers?: Record<string, string>): void {
+    res.writeHead(200, {
+      'Content-Type': 'application/json',
+      'Content-Length': Buffer.byteLength(text),
+      ...headers,
+    });
     res.end(text);
   }
 }

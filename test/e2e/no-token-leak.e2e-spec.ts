@@ -2,6 +2,7 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
+import { HyperIdResult } from '../../lib/index.js';
 import type { FakeHyperIdFault } from '../../lib/testing/index.js';
 import { FakeHyperIdServer } from '../../lib/testing/index.js';
 import { ADAPTERS, createStrictApp, serverOf } from './app/e2e-app.js';
@@ -65,11 +66,11 @@ describe.each(ADAPTERS)('no token in any response or log line (%s)', (adapterNam
       status: 400,
     },
     {
-      name: 'result -5',
+      name: 'token invalid',
       authorization: `Bearer ${secret('invalid')}`,
       path: '/routes/totp',
       status: 401,
-      answer: { result: -5 },
+      answer: { result: HyperIdResult.TokenInvalid },
     },
     {
       name: 'unknown token',
@@ -78,19 +79,19 @@ describe.each(ADAPTERS)('no token in any response or log line (%s)', (adapterNam
       status: 401,
     },
     {
-      name: 'result -4',
+      name: 'token expired',
       authorization: `Bearer ${secret('expired')}`,
       path: '/routes/totp',
       status: 401,
-      answer: { result: -4 },
+      answer: { result: HyperIdResult.TokenExpired },
     },
     { name: 'expired JWT', authorization: `Bearer ${staleJwt}`, path: '/routes/totp', status: 401 },
     {
-      name: 'result -3',
+      name: 'access denied',
       authorization: `Bearer ${secret('denied')}`,
       path: '/routes/totp',
       status: 403,
-      answer: { result: -3 },
+      answer: { result: HyperIdResult.AccessDenied },
     },
     {
       name: 'lacking types',
@@ -108,11 +109,11 @@ describe.each(ADAPTERS)('no token in any response or log line (%s)', (adapterNam
       stepUp: true,
     },
     {
-      name: 'result -1',
+      name: 'service temporarily unavailable',
       authorization: `Bearer ${secret('unavailable')}`,
       path: '/routes/totp',
       status: 503,
-      answer: { result: -1 },
+      answer: { result: HyperIdResult.ServiceTemporarilyUnavailable },
     },
     {
       name: 'timeout',
@@ -136,11 +137,11 @@ describe.each(ADAPTERS)('no token in any response or log line (%s)', (adapterNam
       fault: { status: 500 },
     },
     {
-      name: 'result -2',
+      name: 'invalid parameters',
       authorization: `Bearer ${secret('bad-params')}`,
       path: '/routes/totp',
       status: 502,
-      answer: { result: -2 },
+      answer: { result: HyperIdResult.InvalidParameters },
     },
     {
       name: 'malformed JSON',

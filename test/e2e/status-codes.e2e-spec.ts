@@ -84,7 +84,7 @@ describe.each(ADAPTERS)('SPEC §3 answers of a guarded route (%s)', (adapterName
     it('accepts a token of exactly 8 KiB and asks HyperID about it', async () => {
       const longToken = 'B'.repeat(8 * 1024);
       const res = await get('/routes/totp', `Bearer ${longToken}`);
-      // Unknown to the fake: result -5, so HyperID was asked.
+      // Unknown to the fake: answered TokenInvalid, so HyperID was asked.
       expect(res.status).toBe(401);
       expect(fake.calls(longToken)).toBe(1);
     });
@@ -105,9 +105,9 @@ describe.each(ADAPTERS)('SPEC §3 answers of a guarded route (%s)', (adapterName
 
   describe('HyperID rejects the token', () => {
     it.each([
-      ['result -5 (token invalid)', 'invalid'],
-      ['result -4 (token expired)', 'expired'],
-      ['a token HyperID does not know (-5)', 'never-registered'],
+      ['token invalid', 'invalid'],
+      ['token expired', 'expired'],
+      ['a token HyperID does not know (token invalid)', 'never-registered'],
     ])('%s: 401 invalid_token with an error_description', async (_case, user) => {
       const res = await get('/routes/totp', `Bearer ${token(user)}`);
       expect(res.status).toBe(401);
@@ -123,7 +123,7 @@ describe.each(ADAPTERS)('SPEC §3 answers of a guarded route (%s)', (adapterName
       expect(expired.headers['www-authenticate']).toMatch(/error_description="[^"]*expired[^"]*"/);
     });
 
-    it('result -3: 403 insufficient_scope naming second-factor-auth-client', async () => {
+    it('access denied: 403 insufficient_scope naming second-factor-auth-client', async () => {
       const res = await get('/routes/totp', `Bearer ${token('denied')}`);
       expect(res.status).toBe(403);
       expect(res.headers['www-authenticate']).toBe(INSUFFICIENT_SCOPE);
@@ -191,7 +191,7 @@ describe.each(ADAPTERS)('SPEC §3 answers of a guarded route (%s)', (adapterName
       });
     };
 
-    it('result -1', async () => {
+    it('HyperID answers service temporarily unavailable', async () => {
       const res = await get('/routes/totp', `Bearer ${token('unavailable')}`);
       expect503(res);
       expect(fake.calls(token('unavailable'))).toBe(1);
@@ -243,7 +243,7 @@ describe.each(ADAPTERS)('SPEC §3 answers of a guarded route (%s)', (adapterName
       expect(res.body).toEqual({ statusCode: 502, message: expect.any(String), error: 'Bad Gateway' });
     };
 
-    it('result -2', async () => {
+    it('HyperID answers invalid parameters', async () => {
       expect502(await get('/routes/totp', `Bearer ${token('badParameters')}`));
       expect(fake.calls(token('badParameters'))).toBe(1);
     });

@@ -7,7 +7,13 @@ import { Test } from '@nestjs/testing';
 import type { Server } from 'node:http';
 import type { Request, Response } from 'express';
 import request from 'supertest';
-import { HyperIdModule, RequireTwoFactor, TwoFactorType, TwoFactorTypes } from '../../lib/index.js';
+import {
+  HyperIdModule,
+  HyperIdResult,
+  RequireTwoFactor,
+  TwoFactorType,
+  TwoFactorTypes,
+} from '../../lib/index.js';
 import { FakeHyperIdServer } from '../../lib/testing/index.js';
 
 // Apollo on Express only: Apollo on Fastify needs @as-integrations/fastify and Mercurius needs
@@ -90,12 +96,14 @@ describe.each(contexts)('GraphQL (Apollo on Express), $name', ({ context, hasRes
         totp: { auth_types: [TwoFactorType.Totp, TwoFactorType.AlternativeEmail] },
         email: { auth_types: [TwoFactorType.AlternativeEmail] },
         none: { auth_types: [] },
-        expired: { result: -4 },
+        expired: { result: HyperIdResult.TokenExpired },
         down: { auth_types: [1] },
         garbled: { auth_types: [1] },
       },
     }).start();
-    fake.injectFault({ result: -1 }, 'down').injectFault({ malformed: true }, 'garbled');
+    fake
+      .injectFault({ result: HyperIdResult.ServiceTemporarilyUnavailable }, 'down')
+      .injectFault({ malformed: true }, 'garbled');
     const moduleRef = await Test.createTestingModule({
       imports: [
         // No cache, no retries, no breaker: every request asks the fake once, so calls can be counted.

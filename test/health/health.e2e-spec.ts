@@ -5,7 +5,12 @@ import { HealthCheck, HealthCheckService, TerminusModule } from '@nestjs/terminu
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { HyperIdHealthIndicator } from '../../lib/hyperid.health.js';
-import { HyperIdModule, type HyperIdModuleOptions, RequireTwoFactor } from '../../lib/index.js';
+import {
+  HyperIdModule,
+  type HyperIdModuleOptions,
+  HyperIdResult,
+  RequireTwoFactor,
+} from '../../lib/index.js';
 import { FakeHyperIdServer, HyperIdTestingModule } from '../../lib/testing/index.js';
 
 @Controller()
@@ -74,12 +79,12 @@ describe('HyperIdHealthIndicator with @nestjs/terminus', () => {
     expect(fake.requests[0].headers.authorization).toBeUndefined();
   });
 
-  it('reports down when HyperID answers 5xx or result -1', async () => {
+  it('reports down when HyperID answers 5xx or service temporarily unavailable', async () => {
     fake.injectFault({ status: 502 });
     const gateway = await request(app.getHttpServer()).get('/health');
     expect(gateway.status).toBe(503);
     expect(gateway.body.error.hyperid).toMatchObject({ status: 'down', reachable: false });
-    fake.injectFault({ result: -1 });
+    fake.injectFault({ result: HyperIdResult.ServiceTemporarilyUnavailable });
     const unavailable = await request(app.getHttpServer()).get('/health');
     expect(unavailable.status).toBe(503);
     expect(unavailable.body.error.hyperid).toMatchObject({ status: 'down', reachable: false });

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Controller, Get, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import fc from 'fast-check';
-import { HyperIdModule, RequireTwoFactor, TwoFactorType } from '../../lib/index.js';
+import { HyperIdModule, HyperIdResult, RequireTwoFactor, TwoFactorType } from '../../lib/index.js';
 import { FakeHyperIdServer, type FakeTokenAnswer } from '../../lib/testing/index.js';
 import {
   AppClient,
@@ -34,23 +34,23 @@ class HeaderController {
   }
 }
 
-/** Tokens the fake HyperID knows; any other well-formed token is answered -5. */
+/** Tokens the fake HyperID knows; any other well-formed token is answered TokenInvalid. */
 const KNOWN: Record<string, FakeTokenAnswer> = {
   'tok-totp': { auth_types: [1] },
   'tok-all': { auth_types: [0, 1, 2, 3] },
   'tok-sms': { auth_types: [2] },
   'tok-none': { auth_types: [] },
   'tok-unknown-types': { auth_types: [7, 42] },
-  'tok-expired': { result: -4 },
-  'tok-denied': { result: -3 },
+  'tok-expired': { result: HyperIdResult.TokenExpired },
+  'tok-denied': { result: HyperIdResult.AccessDenied },
   'dG9rLXBhZGRlZA==': { auth_types: [1, 3] },
 };
 
 /** What the guarded route must answer for a token HyperID was asked about. */
 function statusForKnown(token: string): number {
-  if (!Object.hasOwn(KNOWN, token)) return 401; // -5
+  if (!Object.hasOwn(KNOWN, token)) return 401; // TokenInvalid
   const answer = KNOWN[token];
-  if ('result' in answer) return answer.result === -3 ? 403 : 401;
+  if ('result' in answer) return answer.result === (HyperIdResult.AccessDenied as number) ? 403 : 401;
   return answer.auth_types.includes(TwoFactorType.Totp) ? 200 : 403;
 }
 

@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Controller, Get, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import fc from 'fast-check';
-import { HyperIdModule, RequireTwoFactor, TwoFactorType } from '../../lib/index.js';
+import { HyperIdModule, HyperIdResult, RequireTwoFactor, TwoFactorType } from '../../lib/index.js';
 import {
   AppClient,
   CapturingLogger,
@@ -37,6 +37,15 @@ interface UpstreamAnswer {
 const HEALTHY: UpstreamAnswer = { status: 200, body: '{"result":0,"auth_types":[1,3]}' };
 const LIMIT = 64 * 1024;
 
+/** The status each result code HyperID documents maps to; any other code is an unexpected answer. */
+const STATUS_FOR_RESULT = new Map<number, number>([
+  [HyperIdResult.ServiceTemporarilyUnavailable, 503],
+  [HyperIdResult.InvalidParameters, 502],
+  [HyperIdResult.AccessDenied, 403],
+  [HyperIdResult.TokenExpired, 401],
+  [HyperIdResult.TokenInvalid, 401],
+]);
+
 /** Statuses SPEC §3 allows for `answer` (a set when the SPEC leaves the choice open). */
 function allowedStatuses(answer: UpstreamAnswer): number[] {
   const { status, body } = answer;
@@ -58,8 +67,7 @@ function allowedStatuses(answer: UpstreamAnswer): number[] {
   const { result, auth_types } = json as Record<string, unknown>;
   if (typeof result !== 'number' || !Number.isInteger(result)) return [502];
   if (result !== 0) {
-    const mapped =
-      ({ [-1]: 503, [-2]: 502, [-3]: 403, [-4]: 401, [-5]: 401 } as Record<number, number>)[result] ?? 502;
+    const mapped = STATUS_FOR_RESULT.get(result) ?? 502;
     // The SPEC maps codes, not HTTP statuses: with a non-200 status, 502 is also a safe reading.
     return status === 200 ? [mapped] : [mapped, 502];
   }
@@ -79,7 +87,7 @@ const validSuccess = fc
   .array(typeValue, { maxLength: 12 })
   .map((types) => JSON.stringify({ result: 0, auth_types: types }));
 const resultCode = fc.oneof(
-  fc.constantFrom(-1, -2, -3, -4, -5),
+  fc.constantFrom(...STATUS_FOR_RESULT.keys()),
   fc.integer({ min: -20, max: 20 }),
   fc.integer(),
 );

@@ -1,3 +1,4 @@
+import { HyperIdResult } from '../../../lib/index.js';
 import type { FakeTokenAnswer } from '../../../lib/testing/index.js';
 
 /**
@@ -13,11 +14,11 @@ export const USERS = {
   authenticatorAndEmail: { auth_types: [0, 3] },
   unknownOnly: { auth_types: [7, 9] },
   emailAndUnknown: { auth_types: [3, 7] },
-  invalid: { result: -5 },
-  expired: { result: -4 },
-  denied: { result: -3 },
-  unavailable: { result: -1 },
-  badParameters: { result: -2 },
+  invalid: { result: HyperIdResult.TokenInvalid },
+  expired: { result: HyperIdResult.TokenExpired },
+  denied: { result: HyperIdResult.AccessDenied },
+  unavailable: { result: HyperIdResult.ServiceTemporarilyUnavailable },
+  badParameters: { result: HyperIdResult.InvalidParameters },
   unknownResult: { result: -99 },
 } satisfies Record<string, FakeTokenAnswer>;
 

@@ -1,3 +1,4 @@
+import { HyperIdResult } from 'nestjs-hyperid';
 import { FakeHyperIdServer } from 'nestjs-hyperid/testing';
 
 /** A fake HyperID with one token per SPEC §3 row the consumer checks. */
@@ -6,11 +7,13 @@ export async function startFakeHyperId(): Promise<FakeHyperIdServer> {
     tokens: {
       totp: { auth_types: [1, 3] },
       email: { auth_types: [3] },
-      expired: { result: -4 },
+      expired: { result: HyperIdResult.TokenExpired },
       down: { auth_types: [1] },
       garbled: { auth_types: [1] },
     },
   });
-  fake.injectFault({ result: -1 }, 'down').injectFault({ malformed: true }, 'garbled');
+  fake
+    .injectFault({ result: HyperIdResult.ServiceTemporarilyUnavailable }, 'down')
+    .injectFault({ malformed: true }, 'garbled');
   return fake.start();
 }
