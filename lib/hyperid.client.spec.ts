@@ -1,20 +1,23 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import type { LoggerService } from '@nestjs/common';
+import { Logger, type LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import fc from 'fast-check';
 import { TwoFactorTypesResponseDto } from './dto/two-factor-types-response.dto.js';
-import { errorForResult, HyperIdClient, parseTwoFactorAnswer } from './hyperid.client.js';
+import { errorForResult, HyperIdClient, parseTwoFactorAnswer, retryAfterSeconds } from './hyperid.client.js';
+import { DEFAULTS, MAX_RESPONSE_BYTES } from './hyperid.constants.js';
 import {
   HyperIdAccessDeniedError,
   HyperIdError,
   HyperIdInvalidRequestError,
+  HyperIdRateLimitedError,
   HyperIdServiceUnavailableError,
   HyperIdTokenExpiredError,
   HyperIdTokenInvalidError,
   HyperIdUpstreamError,
 } from './hyperid.errors.js';
 import { HyperIdResult } from './hyperid-result.enum.js';
+import { lookupFailureException } from './hyperid.http-errors.js';
 import { HyperIdModule } from './hyperid.module.js';
 import type { HyperIdModuleOptions } from './interfaces/hyperid-module-options.interface.js';
 import { FakeHyperIdServer, type FakeHyperIdFault } from './testing/index.js';
@@ -40,14 +43,33 @@ async function caught(fn: () => unknown): Promise<Error> {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A JSON body carrying `result`, built from the enum (the enum is the only place the codes live). */
+const resultBody = (result: number, extra: Record<string, unknown> = {}) =>
+  JSON.stringify({ result, ...extra });
+
+/** Every failure code, with the error it stands for. */
+const FAILURE_CODES = [
+  { name: 'TokenInvalid', result: HyperIdResult.TokenInvalid, errorClass: HyperIdTokenInvalidError },
+  { name: 'TokenExpired', result: HyperIdResult.TokenExpired, errorClass: HyperIdTokenExpiredError },
+  { name: 'AccessDenied', result: HyperIdResult.AccessDenied, errorClass: HyperIdAccessDeniedError },
+  {
+    name: 'ServiceTemporarilyUnavailable',
+    result: HyperIdResult.ServiceTemporarilyUnavailable,
+    errorClass: HyperIdServiceUnavailableError,
+  },
+  {
+    name: 'InvalidParameters',
+    result: HyperIdResult.InvalidParameters,
+    errorClass: HyperIdInvalidRequestError,
+  },
+];
+
+/** The HTTP status the guard answers for `error`. */
+const httpStatusOf = (error: unknown) =>
+  lookupFailureException(error, () => undefined, new Logger('hyperid.client.spec')).getStatus();
+
 describe('errorForResult', () => {
-  it.each([
-    [HyperIdResult.ServiceTemporarilyUnavailable, HyperIdServiceUnavailableError],
-    [HyperIdResult.InvalidParameters, HyperIdInvalidRequestError],
-    [HyperIdResult.AccessDenied, HyperIdAccessDeniedError],
-    [HyperIdResult.TokenExpired, HyperIdTokenExpiredError],
-    [HyperIdResult.TokenInvalid, HyperIdTokenInvalidError],
-  ])('maps result %i to %p, keeping the code', (result, errorClass) => {
+  it.each(FAILURE_CODES)('maps $name to $errorClass.name, keeping the code', ({ result, errorClass }) => {
     const error = errorForResult(result);
     expect(error).toBeInstanceOf(errorClass);
     expect(error).toBeInstanceOf(HyperIdError);
@@ -55,8 +77,21 @@ describe('errorForResult', () => {
     expect(error.name).toBe(errorClass.name);
   });
 
-  it('gives result -1 the default Retry-After', () => {
-    expect((errorForResult(-1) as HyperIdServiceUnavailableError).retryAfterSeconds).toBe(1);
+  it('maps each code to its own class: no code is read as another', () => {
+    for (const { result, errorClass } of FAILURE_CODES) {
+      for (const other of FAILURE_CODES) {
+        if (other.errorClass !== errorClass)
+          expect(errorForResult(result)).not.toBeInstanceOf(other.errorClass);
+      }
+    }
+  });
+
+  it('gives ServiceTemporarilyUnavailable the default Retry-After, and no subclass', () => {
+    const error = errorForResult(
+      HyperIdResult.ServiceTemporarilyUnavailable,
+    ) as HyperIdServiceUnavailableError;
+    expect(error.retryAfterSeconds).toBe(DEFAULTS.retryAfterSeconds);
+    expect(error).not.toBeInstanceOf(HyperIdRateLimitedError);
   });
 
   it.each([1, -6, 42, -100])('maps the unknown result %i to HyperIdUpstreamError with the code', (result) => {
@@ -99,40 +134,95 @@ describe('parseTwoFactorAnswer', () => {
     expect((dto as unknown as Record<string, unknown>).polluted).toBeUndefined();
   });
 
-  it.each([
-    [-1, HyperIdServiceUnavailableError],
-    [-2, HyperIdInvalidRequestError],
-    [-3, HyperIdAccessDeniedError],
-    [-4, HyperIdTokenExpiredError],
-    [-5, HyperIdTokenInvalidError],
-  ])('throws for result %i the matching error', async (result, errorClass) => {
-    const error = await caught(() => parseTwoFactorAnswer(200, JSON.stringify({ result })));
+  it.each(FAILURE_CODES)('throws for $name the matching error', async ({ result, errorClass }) => {
+    const error = await caught(() => parseTwoFactorAnswer(200, resultBody(result)));
     expect(error).toBeInstanceOf(errorClass);
     expect((error as HyperIdError).result).toBe(result);
   });
 
   it('reads a result code sent with a 4xx status', async () => {
-    expect(await caught(() => parseTwoFactorAnswer(401, '{"result":-5}'))).toBeInstanceOf(
-      HyperIdTokenInvalidError,
-    );
-    expect(await caught(() => parseTwoFactorAnswer(403, '{"result":-3}'))).toBeInstanceOf(
-      HyperIdAccessDeniedError,
-    );
+    expect(
+      await caught(() => parseTwoFactorAnswer(401, resultBody(HyperIdResult.TokenInvalid))),
+    ).toBeInstanceOf(HyperIdTokenInvalidError);
+    expect(
+      await caught(() => parseTwoFactorAnswer(403, resultBody(HyperIdResult.AccessDenied))),
+    ).toBeInstanceOf(HyperIdAccessDeniedError);
   });
 
-  it.each([500, 502, 503, 504, 599, 429])(
-    'treats HTTP %i as transient, without a result code',
-    async (status) => {
-      const error = await caught(() => parseTwoFactorAnswer(status, '{"result":0,"auth_types":[0]}'));
-      expect(error).toBeInstanceOf(HyperIdServiceUnavailableError);
-      expect((error as HyperIdError).result).toBeUndefined();
-    },
-  );
+  it('reads 400 as an answer (its result code counts) but 399 as a redirect (its body does not)', async () => {
+    const body = resultBody(HyperIdResult.TokenInvalid);
+    const at400 = await caught(() => parseTwoFactorAnswer(400, body));
+    expect(at400).toBeInstanceOf(HyperIdTokenInvalidError);
+    expect((at400 as HyperIdError).result).toBe(HyperIdResult.TokenInvalid);
+    const at399 = await caught(() => parseTwoFactorAnswer(399, body));
+    expect(at399).toBeInstanceOf(HyperIdUpstreamError);
+    expect((at399 as HyperIdError).result).toBeUndefined();
+    expect(at399.message).toMatch(/redirect/);
+  });
 
-  it.each([301, 302, 303, 307, 308])('refuses a redirect (HTTP %i)', async (status) => {
+  it.each([500, 502, 503, 504, 599])('treats HTTP %i as transient, without a result code', async (status) => {
+    const error = await caught(() => parseTwoFactorAnswer(status, '{"result":0,"auth_types":[0]}'));
+    expect(error).toBeInstanceOf(HyperIdServiceUnavailableError);
+    expect(error).not.toBeInstanceOf(HyperIdRateLimitedError);
+    expect((error as HyperIdError).result).toBeUndefined();
+    expect((error as HyperIdServiceUnavailableError).retryAfterSeconds).toBe(DEFAULTS.retryAfterSeconds);
+  });
+
+  it('ignores a result code in the body of a 5xx', async () => {
+    const error = await caught(() => parseTwoFactorAnswer(503, resultBody(HyperIdResult.TokenInvalid)));
+    expect(error).toBeInstanceOf(HyperIdServiceUnavailableError);
+    expect((error as HyperIdError).result).toBeUndefined();
+  });
+
+  it.each([300, 301, 302, 303, 307, 308])('refuses a redirect (HTTP %i)', async (status) => {
     const error = await caught(() => parseTwoFactorAnswer(status, '{"result":0,"auth_types":[0]}'));
     expect(error).toBeInstanceOf(HyperIdUpstreamError);
     expect(error.message).toMatch(/redirect/);
+  });
+
+  describe('HTTP 429', () => {
+    it('is HyperIdRateLimitedError, without a result code, whatever the body', async () => {
+      for (const body of ['', '<html>slow down</html>', '{"result":0,"auth_types":[0]}']) {
+        const error = await caught(() => parseTwoFactorAnswer(429, body, '30'));
+        expect(error).toBeInstanceOf(HyperIdRateLimitedError);
+        expect(error).toBeInstanceOf(HyperIdServiceUnavailableError);
+        expect((error as HyperIdError).result).toBeUndefined();
+        expect((error as HyperIdRateLimitedError).retryAfterSeconds).toBe(30);
+      }
+    });
+
+    it('takes Retry-After in its HTTP-date form', async () => {
+      const inTwoMinutes = new Date(Date.now() + 120_000).toUTCString();
+      const error = (await caught(() =>
+        parseTwoFactorAnswer(429, '', inTwoMinutes),
+      )) as HyperIdRateLimitedError;
+      expect(error).toBeInstanceOf(HyperIdRateLimitedError);
+      expect(error.retryAfterSeconds).toBeGreaterThanOrEqual(118);
+      expect(error.retryAfterSeconds).toBeLessThanOrEqual(120);
+    });
+
+    it.each([
+      ['absent', undefined, DEFAULTS.retryAfterSeconds],
+      ['empty', '', DEFAULTS.retryAfterSeconds],
+      ['garbage', 'soon', DEFAULTS.retryAfterSeconds],
+      ['with a unit', '30s', DEFAULTS.retryAfterSeconds],
+      ['huge', '99999999', 3600],
+      ['too long for a number', '9'.repeat(400), 3600],
+      ['garbage that Date.parse would read as a year', 'later 2099', DEFAULTS.retryAfterSeconds],
+      ['zero', '0', 1],
+    ])('with a Retry-After %s', async (_name, header, expected) => {
+      const error = (await caught(() => parseTwoFactorAnswer(429, '', header))) as HyperIdRateLimitedError;
+      expect(error).toBeInstanceOf(HyperIdRateLimitedError);
+      expect(error.retryAfterSeconds).toBe(expected);
+    });
+
+    it('only reads Retry-After with a 429', async () => {
+      const error = (await caught(() =>
+        parseTwoFactorAnswer(503, '', '30'),
+      )) as HyperIdServiceUnavailableError;
+      expect(error).not.toBeInstanceOf(HyperIdRateLimitedError);
+      expect(error.retryAfterSeconds).toBe(DEFAULTS.retryAfterSeconds);
+    });
   });
 
   it.each([
@@ -161,6 +251,7 @@ describe('parseTwoFactorAnswer', () => {
     ['null in auth_types', 200, '{"result":0,"auth_types":[0,null]}'],
     ['257 auth_types', 200, JSON.stringify({ result: 0, auth_types: Array.from({ length: 257 }, () => 0) })],
     ['an unknown result code', 200, '{"result":7,"auth_types":[0]}'],
+    ['HTTP 399 with a result code', 399, resultBody(HyperIdResult.TokenInvalid)],
   ])('refuses %s with HyperIdUpstreamError', async (_name, status, body) => {
     const error = await caught(() => parseTwoFactorAnswer(status, body));
     expect(error).toBeInstanceOf(HyperIdUpstreamError);
@@ -173,7 +264,7 @@ describe('parseTwoFactorAnswer', () => {
         {
           result: fc.oneof(fc.integer({ min: -7, max: 2 }), fc.double(), fc.jsonValue()),
           auth_types: fc.oneof(
-            fc.array(fc.integer({ min: -5, max: 10 }), { maxLength: 300 }),
+            fc.array(fc.integer({ min: -10, max: 10 }), { maxLength: 300 }),
             fc.array(fc.jsonValue(), { maxLength: 5 }),
             fc.jsonValue(),
           ),
@@ -207,6 +298,45 @@ describe('parseTwoFactorAnswer', () => {
       }),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('retryAfterSeconds', () => {
+  const NOW = Date.parse('2030-01-01T00:00:00Z');
+
+  it.each([
+    ['delay-seconds', '30', 30],
+    ['delay-seconds with spaces around', '  45 ', 45],
+    ['one second', '1', 1],
+    ['zero, raised to one second', '0', 1],
+    ['the cap itself', '3600', 3600],
+    ['over the cap', '3601', 3600],
+    ['huge', '99999999999', 3600],
+    ['an HTTP date a minute away', 'Tue, 01 Jan 2030 00:01:00 GMT', 60],
+    ['an HTTP date with a fraction of a second to go', new Date(NOW + 1500).toUTCString(), 1],
+    ['an HTTP date in the past', 'Mon, 31 Dec 2029 23:00:00 GMT', 1],
+    ['an HTTP date a day away, capped', 'Wed, 02 Jan 2030 00:00:00 GMT', 3600],
+  ])('reads %s', (_name, header, expected) => {
+    expect(retryAfterSeconds(header, NOW)).toBe(expected);
+  });
+
+  it.each([
+    ['absent', undefined],
+    ['null', null],
+    ['empty', ''],
+    ['blank', '   '],
+    ['a word', 'soon'],
+    ['a unit', '30s'],
+    ['a number, not a string', 30],
+    ['an array', ['30']],
+  ])('has no value when the header is %s', (_name, header) => {
+    expect(retryAfterSeconds(header, NOW)).toBeUndefined();
+  });
+
+  it('uses the current time by default', () => {
+    const seconds = retryAfterSeconds(new Date(Date.now() + 90_000).toUTCString());
+    expect(seconds).toBeGreaterThanOrEqual(88);
+    expect(seconds).toBeLessThanOrEqual(90);
   });
 });
 
@@ -285,9 +415,9 @@ describe('HyperIdClient against a fake HyperID', () => {
   });
 
   describe('retries only transient failures', () => {
-    it('tries result -1 retries + 1 times', async () => {
+    it('tries ServiceTemporarilyUnavailable retries + 1 times', async () => {
       const client = await clientWith({ retries: 2 });
-      fake.injectFault({ result: -1 }, TOKEN);
+      fake.injectFault({ result: HyperIdResult.ServiceTemporarilyUnavailable }, TOKEN);
       const error = await caught(() => client.fetchTwoFactorTypes(TOKEN));
       expect(error).toBeInstanceOf(HyperIdServiceUnavailableError);
       expect((error as HyperIdError).result).toBe(HyperIdResult.ServiceTemporarilyUnavailable);
@@ -296,26 +426,44 @@ describe('HyperIdClient against a fake HyperID', () => {
       expect(logged.filter((line) => /HyperID lookup failed/.test(line))).toHaveLength(1);
     });
 
-    it('tries result -1 once with retries: 0', async () => {
+    it('tries ServiceTemporarilyUnavailable once with retries: 0', async () => {
       const client = await clientWith({ retries: 0 });
-      fake.injectFault({ result: -1 }, TOKEN);
+      fake.injectFault({ result: HyperIdResult.ServiceTemporarilyUnavailable }, TOKEN);
       await expect(client.fetchTwoFactorTypes(TOKEN)).rejects.toBeInstanceOf(HyperIdServiceUnavailableError);
       expect(fake.calls(TOKEN)).toBe(1);
     });
 
     it.each([
-      [-2, HyperIdInvalidRequestError],
-      [-3, HyperIdAccessDeniedError],
-      [-4, HyperIdTokenExpiredError],
-      [-5, HyperIdTokenInvalidError],
-      [17, HyperIdUpstreamError],
-    ])('tries result %i once', async (result, errorClass) => {
+      ...FAILURE_CODES.filter(({ result }) => result !== HyperIdResult.ServiceTemporarilyUnavailable),
+      { name: 'the unknown code 17', result: 17, errorClass: HyperIdUpstreamError },
+    ])('tries $name once, as $errorClass.name', async ({ result, errorClass }) => {
       const client = await clientWith({ retries: 2 });
       fake.injectFault({ result }, TOKEN);
       const error = await caught(() => client.fetchTwoFactorTypes(TOKEN));
       expect(error).toBeInstanceOf(errorClass);
       expect((error as HyperIdError).result).toBe(result);
       expect(fake.calls(TOKEN)).toBe(1);
+    });
+
+    it.each([0, 1, 3])(
+      'with retries: %i, tries ServiceTemporarilyUnavailable retries + 1 times',
+      async (retries) => {
+        const client = await clientWith({ retries });
+        fake.injectFault({ body: resultBody(HyperIdResult.ServiceTemporarilyUnavailable) }, TOKEN);
+        const error = await caught(() => client.fetchTwoFactorTypes(TOKEN));
+        expect(error).toBeInstanceOf(HyperIdServiceUnavailableError);
+        expect(fake.calls(TOKEN)).toBe(retries + 1);
+      },
+    );
+
+    it('answers from a retry once HyperID is available again', async () => {
+      const client = await clientWith({ retries: 2 });
+      fake.injectFault({ result: HyperIdResult.ServiceTemporarilyUnavailable }, TOKEN);
+      const lookup = client.fetchTwoFactorTypes(TOKEN);
+      while (fake.calls(TOKEN) === 0) await sleep(2);
+      fake.clearFaults();
+      await expect(lookup).resolves.toEqual({ result: 0, auth_types: [0, 3] });
+      expect(fake.calls(TOKEN)).toBe(2);
     });
 
     it('tries a malformed answer once, without a result code', async () => {
@@ -383,7 +531,152 @@ describe('HyperIdClient against a fake HyperID', () => {
     });
   });
 
+  describe('HTTP 429', () => {
+    it('is HyperIdRateLimitedError with the Retry-After of HyperID, tried once', async () => {
+      const client = await clientWith({ retries: 2 });
+      fake.injectFault({ status: 429, headers: { 'Retry-After': '30' } }, TOKEN);
+      const error = await caught(() => client.fetchTwoFactorTypes(TOKEN));
+      expect(error).toBeInstanceOf(HyperIdRateLimitedError);
+      expect(error).toBeInstanceOf(HyperIdServiceUnavailableError);
+      expect((error as HyperIdError).result).toBeUndefined();
+      expect((error as HyperIdRateLimitedError).retryAfterSeconds).toBe(30);
+      expect(fake.calls(TOKEN)).toBe(1);
+      expect(httpStatusOf(error)).toBe(503);
+    });
+
+    it('reads an HTTP-date Retry-After', async () => {
+      const client = await clientWith({ retries: 2 });
+      const inTwoMinutes = new Date(Date.now() + 120_000).toUTCString();
+      fake.injectFault({ status: 429, headers: { 'Retry-After': inTwoMinutes } }, TOKEN);
+      const error = (await caught(() => client.fetchTwoFactorTypes(TOKEN))) as HyperIdRateLimitedError;
+      expect(error).toBeInstanceOf(HyperIdRateLimitedError);
+      expect(error.retryAfterSeconds).toBeGreaterThanOrEqual(117);
+      expect(error.retryAfterSeconds).toBeLessThanOrEqual(120);
+      expect(fake.calls(TOKEN)).toBe(1);
+    });
+
+    it.each([
+      ['no Retry-After', {}, DEFAULTS.retryAfterSeconds],
+      ['a garbage Retry-After', { 'Retry-After': 'later' }, DEFAULTS.retryAfterSeconds],
+      ['a huge Retry-After', { 'Retry-After': '86400' }, 3600],
+    ])('with %s', async (_name, headers: Record<string, string>, expected) => {
+      const client = await clientWith({ retries: 2 });
+      fake.injectFault({ status: 429, headers }, TOKEN);
+      const error = (await caught(() => client.fetchTwoFactorTypes(TOKEN))) as HyperIdRateLimitedError;
+      expect(error).toBeInstanceOf(HyperIdRateLimitedError);
+      expect(error.retryAfterSeconds).toBe(expected);
+      expect(fake.calls(TOKEN)).toBe(1);
+    });
+
+    it('never opens the circuit breaker', async () => {
+      const client = await clientWith({
+        retries: 2,
+        circuitBreaker: { threshold: 1, halfOpenAfterMs: 60_000 },
+      });
+      fake.injectFault({ status: 429, headers: { 'Retry-After': '30' } }, TOKEN);
+      for (let i = 0; i < 20; i += 1) {
+        await expect(client.fetchTwoFactorTypes(TOKEN)).rejects.toBeInstanceOf(HyperIdRateLimitedError);
+      }
+      expect(fake.calls(TOKEN)).toBe(20);
+      expect(client.policy.circuitState).toBe('closed');
+      fake.injectFault({ status: 503 }, TOKEN);
+      await expect(client.fetchTwoFactorTypes(TOKEN)).rejects.toBeInstanceOf(HyperIdServiceUnavailableError);
+      expect(client.policy.circuitState).toBe('open');
+    });
+  });
+
+  describe('result codes from the fake', () => {
+    it.each(FAILURE_CODES)('maps $name to $errorClass.name', async ({ result, errorClass }) => {
+      const client = await clientWith({ retries: 0 });
+      fake.setToken('coded-token', { result });
+      const error = await caught(() => client.fetchTwoFactorTypes('coded-token'));
+      expect(error).toBeInstanceOf(errorClass);
+      expect((error as HyperIdError).result).toBe(result);
+    });
+
+    it('maps a token it does not know to HyperIdTokenInvalidError', async () => {
+      const client = await clientWith();
+      const error = await caught(() => client.fetchTwoFactorTypes('never-issued'));
+      expect(error).toBeInstanceOf(HyperIdTokenInvalidError);
+      expect((error as HyperIdError).result).toBe(HyperIdResult.TokenInvalid);
+      expect(httpStatusOf(error)).toBe(401);
+    });
+
+    it('maps an unknown code to HyperIdUpstreamError', async () => {
+      const client = await clientWith({ retries: 2 });
+      fake.injectFault({ body: resultBody(HyperIdResult.InvalidParameters - 1) }, TOKEN);
+      const error = await caught(() => client.fetchTwoFactorTypes(TOKEN));
+      expect(error).toBeInstanceOf(HyperIdUpstreamError);
+      expect((error as HyperIdError).result).toBe(HyperIdResult.InvalidParameters - 1);
+      expect(fake.calls(TOKEN)).toBe(1);
+      expect(httpStatusOf(error)).toBe(502);
+    });
+
+    it('reads the result code of a 400 answer, and refuses a 399 answer', async () => {
+      const client = await clientWith({ retries: 2 });
+      fake.injectFault({ status: 400, body: resultBody(HyperIdResult.TokenInvalid) }, TOKEN);
+      const at400 = await caught(() => client.fetchTwoFactorTypes(TOKEN));
+      expect(at400).toBeInstanceOf(HyperIdTokenInvalidError);
+      expect((at400 as HyperIdError).result).toBe(HyperIdResult.TokenInvalid);
+
+      fake.injectFault({ status: 399, body: resultBody(HyperIdResult.TokenInvalid) }, TOKEN);
+      const at399 = await caught(() => client.fetchTwoFactorTypes(TOKEN));
+      expect(at399).toBeInstanceOf(HyperIdUpstreamError);
+      expect((at399 as HyperIdError).result).toBeUndefined();
+      expect(fake.calls(TOKEN)).toBe(2);
+    });
+  });
+
+  describe('the probe', () => {
+    it('sends no Authorization header and resolves the code of the refusal', async () => {
+      const client = await clientWith();
+      await expect(client.probe()).resolves.toEqual({ result: HyperIdResult.TokenInvalid });
+      expect(fake.requests).toHaveLength(1);
+      const [request] = fake.requests;
+      expect(request.method).toBe('POST');
+      expect(request.path).toBe('/2fa/types/get');
+      expect(request.headers.authorization).toBeUndefined();
+      expect(request.token).toBeUndefined();
+      expect(request.body).toBe('{}');
+    });
+
+    it.each([
+      ['HTTP 503', { status: 503 }, HyperIdServiceUnavailableError],
+      ['HTTP 429', { status: 429, headers: { 'Retry-After': '30' } }, HyperIdRateLimitedError],
+      [
+        'ServiceTemporarilyUnavailable',
+        { result: HyperIdResult.ServiceTemporarilyUnavailable },
+        HyperIdServiceUnavailableError,
+      ],
+      ['a malformed answer', { malformed: true }, HyperIdUpstreamError],
+    ])(
+      'fails on %s, tried once and not counted by the breaker',
+      async (_name, fault: FakeHyperIdFault, errorClass) => {
+        const client = await clientWith({
+          retries: 2,
+          circuitBreaker: { threshold: 1, halfOpenAfterMs: 60_000 },
+        });
+        fake.injectFault(fault);
+        for (let i = 0; i < 3; i += 1) await expect(client.probe()).rejects.toBeInstanceOf(errorClass);
+        expect(fake.calls()).toBe(3);
+        expect(client.policy.circuitState).toBe('closed');
+      },
+    );
+  });
+
   describe('redirects', () => {
+    it.each([300, 301, 302, 307, 308])('refuses HTTP %i once, without calling its target', async (status) => {
+      const client = await clientWith({ retries: 2 });
+      fake.injectFault({ status, headers: { Location: `${elsewhere.url}/2fa/types/get` } }, TOKEN);
+      const error = await caught(() => client.fetchTwoFactorTypes(TOKEN));
+      expect(error).toBeInstanceOf(HyperIdUpstreamError);
+      expect(error.message).toMatch(/redirect/);
+      expect(error.message).toContain(String(status));
+      expect(fake.calls(TOKEN)).toBe(1);
+      expect(elsewhere.calls()).toBe(0);
+      expect(httpStatusOf(error)).toBe(502);
+    });
+
     it('does not follow a redirect, so the target never sees the token', async () => {
       const client = await clientWith({ retries: 2 });
       fake.injectFault({ redirectTo: `${elsewhere.url}/2fa/types/get` }, TOKEN);
@@ -411,6 +704,25 @@ describe('HyperIdClient against a fake HyperID', () => {
       await expect(client.fetchTwoFactorTypes(TOKEN)).rejects.toBeInstanceOf(HyperIdUpstreamError);
     });
 
+    it('answers an oversized body as a bad gateway (502) but a 5xx as unavailable (503)', async () => {
+      const client = await clientWith({ retries: 1 });
+      fake.injectFault(
+        { body: resultBody(HyperIdResult.Success, { auth_types: [1], pad: 'x'.repeat(MAX_RESPONSE_BYTES) }) },
+        TOKEN,
+      );
+      const oversized = await caught(() => client.fetchTwoFactorTypes(TOKEN));
+      expect(oversized).toBeInstanceOf(HyperIdUpstreamError);
+      expect(oversized).not.toBeInstanceOf(HyperIdServiceUnavailableError);
+      expect(httpStatusOf(oversized)).toBe(502);
+      expect(fake.calls(TOKEN)).toBe(1);
+
+      fake.injectFault({ status: 502 }, TOKEN);
+      const unavailable = await caught(() => client.fetchTwoFactorTypes(TOKEN));
+      expect(unavailable).toBeInstanceOf(HyperIdServiceUnavailableError);
+      expect(httpStatusOf(unavailable)).toBe(503);
+      expect(fake.calls(TOKEN)).toBe(3);
+    });
+
     it('accepts a valid answer just under the limit', async () => {
       const client = await clientWith();
       fake.injectFault({ body: `{"result":0,"auth_types":[1]}${' '.repeat(60 * 1024)}` }, TOKEN);
@@ -420,12 +732,9 @@ describe('HyperIdClient against a fake HyperID', () => {
 
   describe('the token never shows in errors or logs', () => {
     const faults: Array<[string, FakeHyperIdFault]> = [
-      ['result -1', { result: -1 }],
-      ['result -2', { result: -2 }],
-      ['result -3', { result: -3 }],
-      ['result -4', { result: -4 }],
-      ['result -5', { result: -5 }],
+      ...FAILURE_CODES.map(({ name, result }): [string, FakeHyperIdFault] => [name, { result }]),
       ['unknown result', { result: 9 }],
+      ['HTTP 429', { status: 429, headers: { 'Retry-After': '30' } }],
       ['malformed', { malformed: true }],
       ['HTTP 500', { status: 500 }],
       ['reset', { reset: true }],

@@ -17,6 +17,7 @@ import {
   HyperIdAccessDeniedError,
   HyperIdError,
   HyperIdInvalidRequestError,
+  HyperIdRateLimitedError,
   HyperIdServiceUnavailableError,
   HyperIdTokenExpiredError,
   HyperIdTokenInvalidError,
@@ -24,18 +25,35 @@ import {
 } from './hyperid.errors.js';
 import { HyperIdResult } from './hyperid-result.enum.js';
 import type { ResolvedHyperIdOptions } from './hyperid.options.js';
-import { HyperIdResiliencePolicy, isTransientFailure } from './hyperid.resilience.js';
+import { HyperIdResiliencePolicy } from './hyperid.resilience.js';
 import { recordCircuitStateChange, traceHyperIdCall } from './hyperid.telemetry.js';
 
-/** The breaker's refusals: unavailable, yet not a transient failure (HyperID was never called). */
-const isCircuitOpenError = (error: unknown) =>
-  error instanceof HyperIdServiceUnavailableError && !isTransientFailure(error);
+/** Longest `Retry-After` of a 429 passed on to clients, in seconds. */
+const MAX_RETRY_AFTER_SECONDS = 3600;
+
+/** RFC 9110 §5.6.7 IMF-fixdate, the date form senders generate: `Sun, 06 Nov 1994 08:49:37 GMT`. */
+const IMF_FIXDATE = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
+
+/**
+ * The seconds of a `Retry-After` header (RFC 9110 §10.2.3: delay-seconds or an IMF-fixdate), or
+ * undefined when it is absent or unreadable. Bounded, so HyperID cannot make us say "next year".
+ */
+export function retryAfterSeconds(value: unknown, now = Date.now()): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const text = value.trim();
+  let seconds: number;
+  if (/^\d+$/.test(text)) seconds = text.length > 9 ? MAX_RETRY_AFTER_SECONDS : Number(text);
+  else if (IMF_FIXDATE.test(text)) seconds = Math.ceil((Date.parse(text) - now) / 1000);
+  else return undefined;
+  if (!Number.isFinite(seconds)) return undefined;
+  return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, seconds));
+}
 
 /** Turns a non-zero `result` into the error the public API promises for it. */
 export function errorForResult(result: number): HyperIdError {
   switch (result as HyperIdResult) {
     case HyperIdResult.ServiceTemporarilyUnavailable:
-      return new HyperIdServiceUnavailableError('HyperID is temporarily unavailable (result -1)', { result });
+      return new HyperIdServiceUnavailableError('HyperID is temporarily unavailable', { result });
     case HyperIdResult.InvalidParameters:
       return new HyperIdInvalidRequestError();
     case HyperIdResult.AccessDenied:
@@ -51,10 +69,20 @@ export function errorForResult(result: number): HyperIdError {
 
 /**
  * Reads one HTTP answer of `POST /2fa/types/get` into a validated DTO, or the error it stands for.
- * Pure, so it can be tested on every shape of answer without a server.
+ * Pure, so it can be tested on every shape of answer without a server. `retryAfter` is the
+ * answer's `Retry-After` header, passed on with a 429.
  */
-export function parseTwoFactorAnswer(status: number, body: string): TwoFactorTypesResponseDto {
-  if (status >= 500 || status === 429) {
+export function parseTwoFactorAnswer(
+  status: number,
+  body: string,
+  retryAfter?: unknown,
+): TwoFactorTypesResponseDto {
+  if (status === 429) {
+    throw new HyperIdRateLimitedError('HyperID answered HTTP 429 (too many requests)', {
+      retryAfterSeconds: retryAfterSeconds(retryAfter),
+    });
+  }
+  if (status >= 500) {
     throw new HyperIdServiceUnavailableError(`HyperID answered HTTP ${status}`);
   }
   if (status >= 300 && status < 400) {
@@ -138,7 +166,6 @@ export class HyperIdClient implements OnModuleDestroy {
     const attributes = { serverAddress: this.options.apiUrl.hostname };
     return traceHyperIdCall(
       attributes,
-      isCircuitOpenError,
       () => attempts,
       async () => {
         try {
@@ -159,15 +186,15 @@ export class HyperIdClient implements OnModuleDestroy {
    * Checks that HyperID answers, without a user's token: one `POST /2fa/types/get` with no
    * `Authorization` header, outside the retries and the circuit breaker (a health check neither
    * trips nor closes it). Reachable means any HTTP answer carrying a JSON integer `result` other
-   * than -1; resolves that code (HyperID refuses a token-less call, typically -5).
+   * than `ServiceTemporarilyUnavailable`; resolves that code (HyperID refuses a token-less call).
    *
    * @throws HyperIdServiceUnavailableError when HyperID cannot be reached, times out, answers
-   *   5xx/429 or result -1; HyperIdUpstreamError when the answer is not well-formed.
+   *   5xx/429 or `ServiceTemporarilyUnavailable`; HyperIdUpstreamError when the answer is not well-formed.
    */
   async probe(): Promise<{ result: number }> {
-    const { status, body } = await this.post(undefined);
+    const { status, body, retryAfter } = await this.post(undefined);
     try {
-      parseTwoFactorAnswer(status, body);
+      parseTwoFactorAnswer(status, body, retryAfter);
       return { result: HyperIdResult.Success };
     } catch (error) {
       // An answer about the (missing) token proves HyperID is up; its own failures do not.
@@ -183,8 +210,8 @@ export class HyperIdClient implements OnModuleDestroy {
   }
 
   private async attempt(accessToken: string, signal: AbortSignal): Promise<TwoFactorTypesResponseDto> {
-    const { status, body } = await this.post(accessToken, signal);
-    return parseTwoFactorAnswer(status, body);
+    const { status, body, retryAfter } = await this.post(accessToken, signal);
+    return parseTwoFactorAnswer(status, body, retryAfter);
   }
 
   /**
@@ -194,7 +221,7 @@ export class HyperIdClient implements OnModuleDestroy {
   private async post(
     accessToken: string | undefined,
     signal?: AbortSignal,
-  ): Promise<{ status: number; body: string }> {
+  ): Promise<{ status: number; body: string; retryAfter?: unknown }> {
     let response: AxiosResponse<string>;
     try {
       response = await firstValueFrom(
@@ -219,7 +246,11 @@ export class HyperIdClient implements OnModuleDestroy {
     } catch (error) {
       throw transportError(error);
     }
-    return { status: response.status, body: typeof response.data === 'string' ? response.data : '' };
+    return {
+      status: response.status,
+      body: typeof response.data === 'string' ? response.data : '',
+      retryAfter: response.status === 429 ? response.headers['retry-after'] : undefined,
+    };
   }
 
   private log(failure: HyperIdError): void {

@@ -14,11 +14,22 @@ export const MAX_RESPONSE_BYTES = 64 * 1024;
 /** Largest access token accepted, in characters (longer ones are refused before calling HyperID). */
 export const MAX_TOKEN_LENGTH = 8 * 1024;
 
+/** Most 2FA types kept from one answer (HyperID knows four; the rest is room to grow, not to flood). */
+export const MAX_AUTH_TYPES = 256;
+/** Shortest `cache.secret` accepted, in characters. */
+export const MIN_CACHE_SECRET_LENGTH = 32;
+/** A `cache.ttlMs` above this is allowed but warned about: revocations go unseen that long. */
+export const LONG_CACHE_TTL_MS = 5 * 60_000;
+
 export const DEFAULTS = Object.freeze({
   timeoutMs: 5000,
   retries: 2,
   cacheTtlMs: 30_000,
   cacheMaxEntries: 10_000,
+  /** How long a refusal of a token (invalid, expired, access denied) is remembered. */
+  negativeTtlMs: 10_000,
+  /** Lookups that may wait for a free slot when `maxSockets` calls are already running. */
+  bulkheadQueue: 1000,
   breakerThreshold: 5,
   breakerHalfOpenAfterMs: 10_000,
   maxSockets: 64,

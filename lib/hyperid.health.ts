@@ -2,9 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
 import { HyperIdClient } from './hyperid.client.js';
 import { HyperIdError } from './hyperid.errors.js';
+import type { HyperIdCircuitState } from './hyperid.resilience.js';
 
-/** The circuit breaker's state as the health indicator reports it. */
-export type HyperIdCircuitState = 'closed' | 'open' | 'half-open' | 'disabled';
+export type { HyperIdCircuitState } from './hyperid.resilience.js';
 
 /**
  * What {@link HyperIdHealthIndicator.isHealthy} returns: `@nestjs/terminus`'s
@@ -46,8 +46,9 @@ interface ProbeableClient {
  * Register it as a provider of any module of an app that imports `HyperIdModule` (it finds the
  * module's client through `ModuleRef`). Each check sends one token-less `POST /2fa/types/get`
  * outside the retries and the breaker; HyperID counts as reachable when it answers any HTTP status
- * with a JSON integer `result` other than -1 (it refuses the missing token, typically with -5).
- * The indicator is `down` when HyperID is unreachable, answers -1 or 5xx, answers malformed data,
+ * with a JSON integer `result` other than `ServiceTemporarilyUnavailable` (it refuses the missing
+ * token). The indicator is `down` when HyperID is unreachable, answers `ServiceTemporarilyUnavailable`
+ * or 5xx, answers malformed data,
  * or when the circuit is open (guarded routes answer 503 at that moment).
  */
 @Injectable()

@@ -2,7 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { DEFAULT_API_URL, DEFAULTS } from './hyperid.constants.js';
 import type { HyperIdModuleOptions } from './interfaces/hyperid-module-options.interface.js';
 import type { TwoFactorCacheStore } from './interfaces/two-factor-cache-store.interface.js';
-import { isLoopbackHost, resolveHyperIdOptions } from './hyperid.options.js';
+import { isLoopbackHost, optionWarnings, resolveHyperIdOptions } from './hyperid.options.js';
 
 /** Options as a misconfigured app (plain JS, env strings) might pass them. */
 const resolve = (options: unknown) => resolveHyperIdOptions(options as HyperIdModuleOptions);
@@ -11,6 +11,8 @@ const store: TwoFactorCacheStore = {
   get: async () => undefined,
   set: async () => undefined,
 };
+/** A secret as an app would read it from its configuration. */
+const secret = 's'.repeat(32);
 
 describe('resolveHyperIdOptions', () => {
   describe('defaults', () => {
@@ -21,7 +23,7 @@ describe('resolveHyperIdOptions', () => {
       expect(resolved).toMatchObject({
         timeoutMs: 5000,
         retries: 2,
-        cache: { ttlMs: 30_000, maxEntries: 10_000, store: undefined },
+        cache: { ttlMs: 30_000, maxEntries: 10_000, negativeTtlMs: 10_000, store: undefined },
         circuitBreaker: { threshold: 5, halfOpenAfterMs: 10_000 },
         maxSockets: DEFAULTS.maxSockets,
         stepUp: false,
@@ -31,7 +33,7 @@ describe('resolveHyperIdOptions', () => {
 
     it('fills in the defaults inside a partial cache / circuitBreaker object', () => {
       const resolved = resolve({ cache: { ttlMs: 1000 }, circuitBreaker: { threshold: 2 } });
-      expect(resolved.cache).toEqual({ ttlMs: 1000, maxEntries: 10_000, store: undefined });
+      expect(resolved.cache).toEqual({ ttlMs: 1000, maxEntries: 10_000, negativeTtlMs: 10_000 });
       expect(resolved.circuitBreaker).toEqual({ threshold: 2, halfOpenAfterMs: 10_000 });
     });
 
@@ -40,14 +42,14 @@ describe('resolveHyperIdOptions', () => {
         apiUrl: 'https://hyperid.example.com/base/',
         timeoutMs: 1234,
         retries: 0,
-        cache: { ttlMs: 5, maxEntries: 7, store },
+        cache: { ttlMs: 5, maxEntries: 7, negativeTtlMs: 3, store, secret },
         circuitBreaker: { threshold: 1, halfOpenAfterMs: 99 },
         maxSockets: 3,
       });
       expect(resolved.apiUrl.href).toBe('https://hyperid.example.com/base');
       expect(resolved.timeoutMs).toBe(1234);
       expect(resolved.retries).toBe(0);
-      expect(resolved.cache).toEqual({ ttlMs: 5, maxEntries: 7, store });
+      expect(resolved.cache).toEqual({ ttlMs: 5, maxEntries: 7, negativeTtlMs: 3, store, secret });
       expect(resolved.circuitBreaker).toEqual({ threshold: 1, halfOpenAfterMs: 99 });
       expect(resolved.maxSockets).toBe(3);
     });
@@ -78,6 +80,9 @@ describe('resolveHyperIdOptions', () => {
       'http://192.168.1.20',
       'http://128.0.0.1',
       'http://localhost.evil.example.com',
+      // Resolved through DNS like any other name, whatever the name says.
+      'http://hyperid.localhost:8080',
+      'http://a.b.localhost',
       'http://[::2]',
       'http://[::ffff:8.8.8.8]',
     ])('refuses http:// to the non-loopback host of %s', (apiUrl) => {
@@ -89,7 +94,6 @@ describe('resolveHyperIdOptions', () => {
       'http://127.1.2.3',
       'http://localhost:3000',
       'http://LOCALHOST',
-      'http://hyperid.localhost:8080',
       'http://[::1]:4000',
     ])('allows http:// to the loopback host of %s', (apiUrl) => {
       expect(resolve({ apiUrl }).apiUrl.protocol).toBe('http:');
@@ -139,7 +143,7 @@ describe('resolveHyperIdOptions', () => {
       ['127.0.0.1', true],
       ['127.255.255.254', true],
       ['localhost', true],
-      ['a.localhost', true],
+      ['a.localhost', false],
       ['[::1]', true],
       ['::1', true],
       ['126.0.0.1', false],
@@ -214,6 +218,28 @@ describe('resolveHyperIdOptions', () => {
       expect(() => resolve({ [key]: 1 })).toThrow(`invalid option "${key}": unknown option`);
     });
 
+    it.each([
+      [{ cache: { secert: secret } }, 'cache.secert'],
+      [{ cache: { ttl: 1000 } }, 'cache.ttl'],
+      [{ circuitBreaker: { treshold: 3 } }, 'circuitBreaker.treshold'],
+      [{ stepUp: { acr_values: 'x' } }, 'stepUp.acr_values'],
+    ])('refuses an unknown key inside a nested option: %p', (options, name) => {
+      expect(() => resolve(options)).toThrow(`invalid option "${name}": unknown option`);
+    });
+
+    it('does not inspect a store instance or a function given as an option', () => {
+      const storeWithExtras = Object.assign(Object.create(null) as object, store, {
+        client: {},
+        prefix: 'x',
+      });
+      expect(() =>
+        resolve({
+          cache: { store: storeWithExtras, secret },
+          tokenExtractor: Object.assign(() => 't', { x: 1 }),
+        }),
+      ).not.toThrow();
+    });
+
     it.each(['https://api.hypersecureid.com', 5, [], true])(
       'refuses options that are not an object: %p',
       (value) => {
@@ -231,17 +257,51 @@ describe('resolveHyperIdOptions', () => {
       expect(() => resolve({ cache })).toThrow(/invalid option "cache": expected false or an object/);
     });
 
-    it('keeps a store with get and set', () => {
-      const resolved = resolve({ cache: { store } });
+    it('keeps a store with get and set, and its secret', () => {
+      const resolved = resolve({ cache: { store, secret } });
       expect(resolved.cache && resolved.cache.store).toBe(store);
+      expect(resolved.cache && resolved.cache.secret).toBe(secret);
     });
 
     it.each([{}, { get: async () => undefined }, { set: async () => undefined }, 'redis', null])(
       'refuses the store %p',
       (bad) => {
-        expect(() => resolve({ cache: { store: bad } })).toThrow(/invalid option "cache.store"/);
+        expect(() => resolve({ cache: { store: bad, secret } })).toThrow(/invalid option "cache.store"/);
       },
     );
+
+    it('refuses a store whose delete is not a method', () => {
+      expect(() => resolve({ cache: { store: { ...store, delete: 'yes' }, secret } })).toThrow(
+        /invalid option "cache.store"/,
+      );
+    });
+
+    it('refuses a store without a secret, naming cache.secret', () => {
+      expect(() => resolve({ cache: { store } })).toThrow(
+        /invalid option "cache.secret": required with cache.store/,
+      );
+    });
+
+    it.each(['', 'short', 's'.repeat(31), 42, null, { value: secret }])(
+      'refuses the secret %p (a string of at least 32 characters is needed)',
+      (bad) => {
+        expect(() => resolve({ cache: { store, secret: bad } })).toThrow(
+          /invalid option "cache.secret": expected a string of at least 32 characters/,
+        );
+      },
+    );
+
+    it('never echoes a refused secret', () => {
+      const almost = 'do-not-print-me-' + 'x'.repeat(10);
+      expect(() => resolve({ cache: { store, secret: almost } })).toThrow(
+        expect.objectContaining({ message: expect.not.stringContaining(almost) as unknown }),
+      );
+    });
+
+    it('keeps negativeTtlMs, with 0 turning refusals off', () => {
+      expect(resolve({ cache: { negativeTtlMs: 0 } }).cache).toMatchObject({ negativeTtlMs: 0 });
+      expect(() => resolve({ cache: { negativeTtlMs: -1 } })).toThrow(/"cache.negativeTtlMs"/);
+    });
   });
 
   describe('circuitBreaker', () => {
@@ -295,6 +355,17 @@ describe('resolveHyperIdOptions', () => {
       expect(() => resolve({ tokenExtractor })).toThrow(
         /invalid option "tokenExtractor": expected a function/,
       );
+    });
+  });
+
+  describe('warnings', () => {
+    it('warns about a cache TTL above five minutes, and only then', () => {
+      expect(optionWarnings(resolve({ cache: { ttlMs: 300_000 } }))).toEqual([]);
+      expect(optionWarnings(resolve({}))).toEqual([]);
+      expect(optionWarnings(resolve({ cache: false }))).toEqual([]);
+      const [warning, ...rest] = optionWarnings(resolve({ cache: { ttlMs: 300_001 } }));
+      expect(rest).toEqual([]);
+      expect(warning).toMatch(/cache\.ttlMs is 300001 ms: a revoked token/);
     });
   });
 

@@ -1,5 +1,10 @@
 import { isIP } from 'node:net';
-import { DEFAULT_API_URL, DEFAULTS } from './hyperid.constants.js';
+import {
+  DEFAULT_API_URL,
+  DEFAULTS,
+  LONG_CACHE_TTL_MS,
+  MIN_CACHE_SECRET_LENGTH,
+} from './hyperid.constants.js';
 import type {
   HyperIdModuleOptions,
   HyperIdTokenExtractor,
@@ -11,23 +16,46 @@ export interface ResolvedHyperIdOptions {
   apiUrl: URL;
   timeoutMs: number;
   retries: number;
-  cache: false | { ttlMs: number; maxEntries: number; store?: TwoFactorCacheStore };
+  cache:
+    | false
+    | {
+        ttlMs: number;
+        maxEntries: number;
+        negativeTtlMs: number;
+        store?: TwoFactorCacheStore;
+        secret?: string;
+      };
   circuitBreaker: false | { threshold: number; halfOpenAfterMs: number };
   maxSockets: number;
+  /** Lookups that may wait for a bulkhead slot (not an option: see the README's reliability section). */
+  bulkheadQueue: number;
   stepUp: false | { acrValues?: string; maxAgeSeconds?: number };
   tokenExtractor?: HyperIdTokenExtractor;
 }
 
-const KNOWN_KEYS = new Set([
-  'apiUrl',
-  'timeoutMs',
-  'retries',
-  'cache',
-  'circuitBreaker',
-  'maxSockets',
-  'stepUp',
-  'tokenExtractor',
-]);
+/** The keys each plain option object may have; anything else is a typo that must not boot. */
+const KNOWN_KEYS = {
+  options: [
+    'apiUrl',
+    'timeoutMs',
+    'retries',
+    'cache',
+    'circuitBreaker',
+    'maxSockets',
+    'stepUp',
+    'tokenExtractor',
+  ],
+  cache: ['ttlMs', 'maxEntries', 'negativeTtlMs', 'store', 'secret'],
+  circuitBreaker: ['threshold', 'halfOpenAfterMs'],
+  stepUp: ['acrValues', 'maxAgeSeconds'],
+} as const;
+
+function refuseUnknownKeys(option: keyof typeof KNOWN_KEYS, value: Record<string, unknown>): void {
+  const known: readonly string[] = KNOWN_KEYS[option];
+  for (const key of Object.keys(value)) {
+    if (!known.includes(key)) fail(option === 'options' ? key : `${option}.${key}`, 'unknown option');
+  }
+}
 
 function fail(option: string, problem: string): never {
   throw new Error(`HyperIdModule: invalid option "${option}": ${problem}`);
@@ -51,10 +79,13 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** True when `hostname` (as `URL` spells it) names this machine. */
+/**
+ * True when `hostname` (as `URL` spells it) is a literal loopback address or `localhost` itself.
+ * A `*.localhost` name is not: the resolver may send it to DNS, and a bearer token with it.
+ */
 export function isLoopbackHost(hostname: string): boolean {
   const host = hostname.replace(/^\[|\]$/g, '').toLowerCase();
-  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (host === 'localhost') return true;
   if (isIP(host) === 4) return host.startsWith('127.');
   return host === '::1';
 }
@@ -86,21 +117,50 @@ function resolveCache(value: unknown): ResolvedHyperIdOptions['cache'] {
   if (value === false) return false;
   if (value === undefined) value = {};
   if (!isPlainObject(value)) fail('cache', `expected false or an object, got ${describe(value)}`);
+  refuseUnknownKeys('cache', value);
   const store = value.store as TwoFactorCacheStore | undefined;
   if (store !== undefined && (typeof store?.get !== 'function' || typeof store?.set !== 'function')) {
     fail('cache.store', 'expected an object with get(key) and set(key, value, ttlMs) methods');
   }
+  if (store?.delete !== undefined && typeof store.delete !== 'function') {
+    fail('cache.store', 'delete, when present, must be a method delete(key)');
+  }
+  const secret = resolveSecret(value.secret, store !== undefined);
   return {
     ttlMs: integer('cache.ttlMs', value.ttlMs, DEFAULTS.cacheTtlMs, 1, 24 * 3_600_000),
     maxEntries: integer('cache.maxEntries', value.maxEntries, DEFAULTS.cacheMaxEntries, 1, 10_000_000),
+    negativeTtlMs: integer('cache.negativeTtlMs', value.negativeTtlMs, DEFAULTS.negativeTtlMs, 0, 3_600_000),
     store,
+    secret,
   };
+}
+
+/**
+ * The key of the shared store's MACs. Whoever can write to the store must not be able to forge an
+ * entry, so a store without a secret does not start. The value is never echoed in a message.
+ */
+function resolveSecret(value: unknown, hasStore: boolean): string | undefined {
+  if (value === undefined) {
+    if (hasStore) {
+      fail(
+        'cache.secret',
+        `required with cache.store: a secret of at least ${MIN_CACHE_SECRET_LENGTH} characters, ` +
+          'from configuration, shared by the instances that share the store',
+      );
+    }
+    return undefined;
+  }
+  if (typeof value !== 'string' || value.length < MIN_CACHE_SECRET_LENGTH) {
+    fail('cache.secret', `expected a string of at least ${MIN_CACHE_SECRET_LENGTH} characters`);
+  }
+  return value;
 }
 
 function resolveBreaker(value: unknown): ResolvedHyperIdOptions['circuitBreaker'] {
   if (value === false) return false;
   if (value === undefined) value = {};
   if (!isPlainObject(value)) fail('circuitBreaker', `expected false or an object, got ${describe(value)}`);
+  refuseUnknownKeys('circuitBreaker', value);
   return {
     threshold: integer('circuitBreaker.threshold', value.threshold, DEFAULTS.breakerThreshold, 1, 1000),
     halfOpenAfterMs: integer(
@@ -123,6 +183,7 @@ function resolveTokenExtractor(value: unknown): HyperIdTokenExtractor | undefine
 function resolveStepUp(value: unknown): ResolvedHyperIdOptions['stepUp'] {
   if (value === undefined || value === false) return false;
   if (!isPlainObject(value)) fail('stepUp', `expected false or an object, got ${describe(value)}`);
+  refuseUnknownKeys('stepUp', value);
   const { acrValues } = value;
   if (
     acrValues !== undefined &&
@@ -144,9 +205,7 @@ function resolveStepUp(value: unknown): ResolvedHyperIdOptions['stepUp'] {
 export function resolveHyperIdOptions(options: HyperIdModuleOptions | undefined): ResolvedHyperIdOptions {
   const raw: unknown = options ?? {};
   if (!isPlainObject(raw)) fail('options', `expected an object, got ${describe(raw)}`);
-  for (const key of Object.keys(raw)) {
-    if (!KNOWN_KEYS.has(key)) fail(key, 'unknown option');
-  }
+  refuseUnknownKeys('options', raw);
   return {
     apiUrl: resolveApiUrl(raw.apiUrl),
     timeoutMs: integer('timeoutMs', raw.timeoutMs, DEFAULTS.timeoutMs, 1, 120_000),
@@ -154,7 +213,23 @@ export function resolveHyperIdOptions(options: HyperIdModuleOptions | undefined)
     cache: resolveCache(raw.cache),
     circuitBreaker: resolveBreaker(raw.circuitBreaker),
     maxSockets: integer('maxSockets', raw.maxSockets, DEFAULTS.maxSockets, 1, 4096),
+    bulkheadQueue: DEFAULTS.bulkheadQueue,
     stepUp: resolveStepUp(raw.stepUp),
     tokenExtractor: resolveTokenExtractor(raw.tokenExtractor),
   };
+}
+
+/**
+ * What is allowed but unwise in resolved options, as sentences to log at start-up (as warnings):
+ * the app boots, and its operator learns what it risks.
+ */
+export function optionWarnings(options: ResolvedHyperIdOptions): string[] {
+  const warnings: string[] = [];
+  if (options.cache && options.cache.ttlMs > LONG_CACHE_TTL_MS) {
+    warnings.push(
+      `cache.ttlMs is ${options.cache.ttlMs} ms: a revoked token, or a user's change of 2FA methods, ` +
+        `goes unseen for that long (${LONG_CACHE_TTL_MS / 60_000} minutes or less is advised)`,
+    );
+  }
+  return warnings;
 }

@@ -1,56 +1,78 @@
 import {
   BrokenCircuitError,
-  CircuitBreakerPolicy,
+  BulkheadRejectedError,
   CircuitState,
   ConsecutiveBreaker,
   ExponentialBackoff,
   TaskCancelledError,
   TimeoutStrategy,
+  bulkhead,
   circuitBreaker,
   handleWhen,
   retry,
   timeout,
+  type BulkheadPolicy,
+  type CircuitBreakerPolicy,
   type RetryPolicy,
   type TimeoutPolicy,
 } from 'cockatiel';
 import { DEFAULTS } from './hyperid.constants.js';
-import { HyperIdServiceUnavailableError } from './hyperid.errors.js';
+import {
+  HyperIdBusyError,
+  HyperIdCircuitOpenError,
+  HyperIdServiceUnavailableError,
+  isTransientFailure,
+} from './hyperid.errors.js';
 import type { ResolvedHyperIdOptions } from './hyperid.options.js';
 
-/** Errors that say "the circuit is open": retrying them at once would only hammer the breaker. */
-const circuitOpenErrors = new WeakSet<Error>();
-
-/** Transient failures: worth another attempt and counted by the breaker. */
-export function isTransientFailure(error: unknown): boolean {
-  return error instanceof HyperIdServiceUnavailableError && !circuitOpenErrors.has(error);
-}
+/** The breaker's state: `'disabled'` when the module runs without one. */
+export type HyperIdCircuitState = 'closed' | 'open' | 'half-open' | 'disabled';
 
 /** Backoff between attempts: exponential with decorrelated jitter, 50 ms up to 1 s. */
 const BACKOFF = { initialDelay: 50, maxDelay: 1000 };
+/** Room the deadline leaves beyond the attempts' own timeouts and backoffs, in milliseconds. */
+const DEADLINE_SLACK_MS = 100;
 
 /**
- * Timeout per attempt, a circuit breaker counting transient failures of single calls, retries of
- * transient failures with backoff, and a deadline over the whole lookup — in that order from the
- * inside out. Every failure leaves it as a `HyperIdError`.
+ * How one lookup meets HyperID, from the outside in:
+ *
+ * 1. the circuit breaker, which sees one outcome per lookup — after its retries — and counts only
+ *    HyperID's own failures, so no stream of bad tokens can open it;
+ * 2. a deadline over the whole lookup (inside the breaker, so a lookup that runs out of time is
+ *    counted as the failure it is);
+ * 3. retries of transient failures, with backoff;
+ * 4. the bulkhead: at most `maxSockets` calls at once, `bulkheadQueue` more waiting, the rest
+ *    refused at once (503, neither retried nor counted);
+ * 5. the timeout of one attempt, which starts only once the attempt holds a bulkhead slot.
+ *
+ * The policies are built once: a lookup allocates nothing here but its own closures.
  */
 export class HyperIdResiliencePolicy {
   private readonly attemptTimeout: TimeoutPolicy;
   private readonly deadline: TimeoutPolicy;
   private readonly retry: RetryPolicy;
+  private readonly bulkhead: BulkheadPolicy;
   private readonly breaker?: CircuitBreakerPolicy;
   private readonly halfOpenAfterMs: number;
   private openedAt = 0;
 
   constructor(
-    private readonly options: Pick<ResolvedHyperIdOptions, 'timeoutMs' | 'retries' | 'circuitBreaker'>,
+    private readonly options: Pick<
+      ResolvedHyperIdOptions,
+      'timeoutMs' | 'retries' | 'circuitBreaker' | 'maxSockets' | 'bulkheadQueue'
+    >,
   ) {
     this.attemptTimeout = timeout(options.timeoutMs, TimeoutStrategy.Aggressive);
+    this.bulkhead = bulkhead(options.maxSockets, options.bulkheadQueue);
     this.retry = retry(handleWhen(isTransientFailure), {
       maxAttempts: options.retries,
       backoff: new ExponentialBackoff(BACKOFF),
     });
-    // The deadline leaves room for every attempt and the longest backoffs between them.
-    const deadlineMs = options.timeoutMs * (options.retries + 1) + BACKOFF.maxDelay * options.retries;
+    // The deadline leaves room for every attempt, the longest backoffs between them and a little
+    // more, so that an attempt's own timeout fires first; time spent waiting for a bulkhead slot
+    // comes out of it, never out of an attempt's own timeout.
+    const deadlineMs =
+      options.timeoutMs * (options.retries + 1) + BACKOFF.maxDelay * options.retries + DEADLINE_SLACK_MS;
     this.deadline = timeout(deadlineMs, TimeoutStrategy.Aggressive);
     this.halfOpenAfterMs = options.circuitBreaker ? options.circuitBreaker.halfOpenAfterMs : 0;
     if (options.circuitBreaker) {
@@ -64,8 +86,8 @@ export class HyperIdResiliencePolicy {
     }
   }
 
-  /** The breaker's state: `'closed'`, `'open'`, `'half-open'`, or `'disabled'` without a breaker. */
-  get circuitState(): 'closed' | 'open' | 'half-open' | 'disabled' {
+  /** The breaker's state. */
+  get circuitState(): HyperIdCircuitState {
     if (!this.breaker) return 'disabled';
     switch (this.breaker.state) {
       case CircuitState.Closed:
@@ -78,19 +100,37 @@ export class HyperIdResiliencePolicy {
   }
 
   /** Subscribes to the breaker's state changes; returns a function that unsubscribes. */
-  onCircuitStateChange(listener: (state: 'closed' | 'open' | 'half-open') => void): () => void {
+  onCircuitStateChange(listener: (state: Exclude<HyperIdCircuitState, 'disabled'>) => void): () => void {
     if (!this.breaker) return () => undefined;
     const subscription = this.breaker.onStateChange(() => {
-      listener(this.circuitState as 'closed' | 'open' | 'half-open');
+      listener(this.circuitState as Exclude<HyperIdCircuitState, 'disabled'>);
     });
     return () => subscription.dispose();
   }
 
-  /** Runs `attempt` (one HyperID call, aborted through `signal` on timeout) under the policy. */
+  /**
+   * Runs one lookup: `attempt` (one HyperID call, aborted through `signal` on timeout) under the
+   * policy. Every failure leaves it as a `HyperIdError`.
+   */
   async execute<T>(attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const lookup = () => this.withinDeadline(attempt);
     try {
-      return await this.deadline.execute(({ signal: deadlineSignal }) =>
-        this.retry.execute(() => this.guardedAttempt(attempt, deadlineSignal)),
+      return await (this.breaker ? this.breaker.execute(lookup) : lookup());
+    } catch (error) {
+      if (error instanceof BrokenCircuitError) {
+        throw new HyperIdCircuitOpenError('HyperID circuit breaker is open; not calling HyperID', {
+          retryAfterSeconds: this.secondsUntilProbe(),
+        });
+      }
+      throw error;
+    }
+  }
+
+  /** The retried attempts of one lookup, within its deadline. */
+  private async withinDeadline<T>(attempt: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    try {
+      return await this.deadline.execute(({ signal: deadline }) =>
+        this.retry.execute(() => this.boundedAttempt(attempt, deadline)),
       );
     } catch (error) {
       if (error instanceof TaskCancelledError) {
@@ -100,37 +140,22 @@ export class HyperIdResiliencePolicy {
     }
   }
 
-  private async guardedAttempt<T>(
+  /** One attempt: a bulkhead slot first, then the attempt's own timeout. */
+  private async boundedAttempt<T>(
     attempt: (signal: AbortSignal) => Promise<T>,
     deadline: AbortSignal,
   ): Promise<T> {
-    const timed = () => this.timedAttempt(attempt, deadline);
-    if (!this.breaker) return timed();
     try {
-      return await this.breaker.execute(timed);
+      // The attempt's signal is derived from the deadline's: either one aborts the call.
+      return await this.bulkhead.execute(
+        () => this.attemptTimeout.execute(({ signal }) => attempt(signal), deadline),
+        deadline,
+      );
     } catch (error) {
-      if (error instanceof BrokenCircuitError) {
-        const open = new HyperIdServiceUnavailableError(
-          'HyperID circuit breaker is open; not calling HyperID',
-          {
-            retryAfterSeconds: this.secondsUntilProbe(),
-          },
-        );
-        circuitOpenErrors.add(open);
-        throw open;
+      if (error instanceof BulkheadRejectedError) {
+        throw new HyperIdBusyError('Too many HyperID lookups at once; not calling HyperID');
       }
-      throw error;
-    }
-  }
-
-  private async timedAttempt<T>(
-    attempt: (signal: AbortSignal) => Promise<T>,
-    deadline: AbortSignal,
-  ): Promise<T> {
-    try {
-      return await this.attemptTimeout.execute(({ signal }) => attempt(AbortSignal.any([signal, deadline])));
-    } catch (error) {
-      if (error instanceof TaskCancelledError) {
+      if (error instanceof TaskCancelledError && !deadline.aborted) {
         throw new HyperIdServiceUnavailableError(
           `HyperID did not answer within ${this.options.timeoutMs} ms`,
         );

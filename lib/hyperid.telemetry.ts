@@ -1,6 +1,9 @@
 import type * as OtelApi from '@opentelemetry/api';
 import {
+  HyperIdBusyError,
+  HyperIdCircuitOpenError,
   HyperIdError,
+  HyperIdRateLimitedError,
   HyperIdServiceUnavailableError,
   HyperIdTokenExpiredError,
   HyperIdTokenInvalidError,
@@ -34,18 +37,19 @@ export type HyperIdCallOutcome =
   | 'access_denied'
   | 'invalid_request'
   | 'unavailable'
+  | 'rate_limited'
   | 'circuit_open'
+  | 'busy'
   | 'upstream_error';
 
-/**
- * The outcome of a failed lookup. `circuitOpen` tells apart the breaker's refusals, which never
- * reached HyperID.
- */
-export function outcomeOf(error: unknown, circuitOpen: (error: unknown) => boolean): HyperIdCallOutcome {
+/** The outcome of a failed lookup; the breaker's and the bulkhead's refusals never reached HyperID. */
+export function outcomeOf(error: unknown): HyperIdCallOutcome {
   if (error instanceof HyperIdTokenExpiredError) return 'token_expired';
   if (error instanceof HyperIdTokenInvalidError) return 'token_invalid';
-  if (error instanceof HyperIdServiceUnavailableError)
-    return circuitOpen(error) ? 'circuit_open' : 'unavailable';
+  if (error instanceof HyperIdCircuitOpenError) return 'circuit_open';
+  if (error instanceof HyperIdBusyError) return 'busy';
+  if (error instanceof HyperIdRateLimitedError) return 'rate_limited';
+  if (error instanceof HyperIdServiceUnavailableError) return 'unavailable';
   if (error instanceof HyperIdError) {
     if (error.result === HyperIdResult.AccessDenied) return 'access_denied';
     if (error.result === HyperIdResult.InvalidParameters) return 'invalid_request';
@@ -56,7 +60,9 @@ export function outcomeOf(error: unknown, circuitOpen: (error: unknown) => boole
 /** Outcomes that are HyperID's failure, not an answer about the token: the span's status is ERROR. */
 const FAILURES = new Set<HyperIdCallOutcome>([
   'unavailable',
+  'rate_limited',
   'circuit_open',
+  'busy',
   'upstream_error',
   'invalid_request',
 ]);
@@ -82,7 +88,8 @@ function currentInstruments(api: typeof OtelApi): Instruments {
           unit: 's',
         }),
         cacheLookups: meter.createCounter('hyperid.cache.lookups', {
-          description: '2FA cache lookups by result: hit, miss (HyperID asked), shared_hit, coalesced',
+          description:
+            '2FA cache lookups by result: hit, miss (HyperID asked), shared_hit, coalesced, refusal_hit',
         }),
         circuitChanges: meter.createCounter('hyperid.circuit_breaker.state_changes', {
           description: 'State changes of the circuit breaker in front of HyperID',
@@ -105,7 +112,6 @@ export interface HyperIdCallAttributes {
  */
 export async function traceHyperIdCall<T>(
   attributes: HyperIdCallAttributes,
-  circuitOpen: (error: unknown) => boolean,
   attempts: () => number,
   call: () => Promise<T>,
 ): Promise<T> {
@@ -126,7 +132,7 @@ export async function traceHyperIdCall<T>(
       try {
         return await call();
       } catch (error) {
-        outcome = outcomeOf(error, circuitOpen);
+        outcome = outcomeOf(error);
         resultCode = error instanceof HyperIdError ? error.result : undefined;
         if (FAILURES.has(outcome)) {
           span.setStatus({ code: api.SpanStatusCode.ERROR, message: outcome });
@@ -146,8 +152,11 @@ export async function traceHyperIdCall<T>(
   );
 }
 
-/** What a 2FA cache lookup did: served from memory, from the shared store, joined a lookup in flight, or asked HyperID. */
-export type CacheLookupResult = 'hit' | 'shared_hit' | 'coalesced' | 'miss';
+/**
+ * What a 2FA cache lookup did: served from memory, from the shared store, joined a lookup in
+ * flight, refused again from the remembered refusals, or asked HyperID.
+ */
+export type CacheLookupResult = 'hit' | 'shared_hit' | 'coalesced' | 'refusal_hit' | 'miss';
 
 /** Counts one 2FA cache lookup. */
 export function recordCacheLookup(result: CacheLookupResult): void {

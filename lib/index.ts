@@ -41,8 +41,11 @@ export { TwoFactorType } from './two-factor-type.enum.js';
 export { HyperIdResult } from './hyperid-result.enum.js';
 export {
   HyperIdAccessDeniedError,
+  HyperIdBusyError,
+  HyperIdCircuitOpenError,
   HyperIdError,
   HyperIdInvalidRequestError,
+  HyperIdRateLimitedError,
   HyperIdServiceUnavailableError,
   HyperIdTokenExpiredError,
   HyperIdTokenInvalidError,

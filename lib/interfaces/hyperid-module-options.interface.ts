@@ -7,13 +7,34 @@ export interface HyperIdCacheOptions {
   ttlMs?: number;
   /** How many tokens the in-memory cache holds at most (least recently used go first). Default 10000. */
   maxEntries?: number;
-  /** A store shared by several instances, consulted after the in-memory cache. Default: none. */
+  /**
+   * How long a refusal of a token (invalid, expired, access denied) is remembered, in milliseconds,
+   * so the same bad token asked again costs no HyperID call. Default 10000; capped by a JWT's `exp`;
+   * `0` turns it off. Refusals are kept apart from the successes and never evict them; HyperID's
+   * unavailability is never remembered.
+   */
+  negativeTtlMs?: number;
+  /**
+   * A store shared by several instances, consulted after the in-memory cache. Default: none.
+   * Whatever it holds is untrusted: entries are keyed and signed with `secret`, and one that fails
+   * the check is ignored. Requires `secret`.
+   */
   store?: TwoFactorCacheStore;
+  /**
+   * Key of the HMACs that name and sign the shared store's entries: at least 32 characters, the
+   * same on every instance that shares the store, from configuration (never a literal in code).
+   * Required with `store`. Another secret, or another `apiUrl`, never reads these entries.
+   */
+  secret?: string;
 }
 
 /** Circuit-breaker settings; see {@link HyperIdModuleOptions.circuitBreaker}. */
 export interface HyperIdCircuitBreakerOptions {
-  /** Consecutive transient failures of HyperID calls that open the circuit. Default 5. */
+  /**
+   * Consecutive failed lookups (each counted once, after its retries) that open the circuit.
+   * Only HyperID's own failures count: refusals of a token, HTTP 429 and lookups refused by the
+   * bulkhead never do. Default 5.
+   */
   threshold?: number;
   /** How long the circuit stays open before one probe call is let through, in milliseconds. Default 10000. */
   halfOpenAfterMs?: number;
@@ -42,10 +63,14 @@ export interface HyperIdModuleOptions {
   apiUrl?: string;
   /** Timeout of one attempt, in milliseconds. Default 5000. */
   timeoutMs?: number;
-  /** Extra attempts after a transient failure (result -1, HTTP 5xx, network error, timeout). Default 2. */
+  /**
+   * Extra attempts after a transient failure (`HyperIdResult.ServiceTemporarilyUnavailable`, HTTP
+   * 5xx, network error, timeout). HTTP 429 is never retried. Default 2.
+   */
   retries?: number;
   /**
-   * Reuse of successful answers, keyed by a SHA-256 digest of the token. Default: on, in memory.
+   * Reuse of successful answers (and, briefly, of refusals), keyed by a digest of the token, never
+   * the token. Default: on, in memory.
    * `false`: every request asks HyperID (no cache, no merging of concurrent lookups).
    */
   cache?: false | HyperIdCacheOptions;
@@ -54,7 +79,11 @@ export interface HyperIdModuleOptions {
    * defaults of {@link HyperIdCircuitBreakerOptions}. `false` turns it off.
    */
   circuitBreaker?: false | HyperIdCircuitBreakerOptions;
-  /** Most sockets kept open to HyperID at once (keep-alive agent). Default 64. */
+  /**
+   * Most HyperID calls at once, and sockets kept open to it (keep-alive agent). Up to 1000 more
+   * lookups wait for a free slot (without their attempt's timeout running); past that, a lookup
+   * is answered 503 at once. Default 64.
+   */
   maxSockets?: number;
   /**
    * Answer a user who lacks the required 2FA methods with 401 and an RFC 9470

@@ -6,6 +6,7 @@ import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
 import {
   HyperIdModule,
+  HyperIdResult,
   RequireTwoFactor,
   TwoFactorType,
   type HyperIdModuleOptions,
@@ -170,8 +171,8 @@ describe.each<Adapter>(['express', 'fastify'])('fault matrix (%s)', (adapter) =>
       await faultOnFake({ status }, 503);
     });
 
-    it('HyperID answers result -1', async () => {
-      await faultOnFake({ result: -1 }, 503);
+    it('HyperID answers service temporarily unavailable', async () => {
+      await faultOnFake({ result: HyperIdResult.ServiceTemporarilyUnavailable }, 503);
     });
 
     it('HyperID refuses connections (nothing listens on its port), and is used once it is back', async () => {
@@ -239,8 +240,8 @@ describe.each<Adapter>(['express', 'fastify'])('fault matrix (%s)', (adapter) =>
       await faultOnFake({ result }, 502);
     });
 
-    it('HyperID answers result -2', async () => {
-      await faultOnFake({ result: -2 }, 502);
+    it('HyperID answers invalid parameters', async () => {
+      await faultOnFake({ result: HyperIdResult.InvalidParameters }, 502);
     });
 
     it('HyperID answers a body over 64 KiB at once', async () => {
@@ -295,14 +296,17 @@ describe.each<Adapter>(['express', 'fastify'])('fault matrix (%s)', (adapter) =>
   });
 
   describe('answers about the token', () => {
-    it('result -3 → 403 insufficient_scope', async () => {
-      const res = await faultOnFake({ result: -3 }, 403);
+    it('access denied → 403 insufficient_scope', async () => {
+      const res = await faultOnFake({ result: HyperIdResult.AccessDenied }, 403);
       expect(res.headers['www-authenticate']).toBe(
         'Bearer realm="hyperid", error="insufficient_scope", scope="second-factor-auth-client"',
       );
     });
 
-    it.each([-4, -5])('result %i → 401 invalid_token', async (result) => {
+    it.each([
+      ['token expired', HyperIdResult.TokenExpired],
+      ['token invalid', HyperIdResult.TokenInvalid],
+    ])('%s → 401 invalid_token', async (_name, result) => {
       const res = await faultOnFake({ result }, 401);
       expect(res.headers['www-authenticate']).toMatch(
         /^Bearer realm="hyperid", error="invalid_token", error_description="[^"]+"$/,
@@ -356,14 +360,14 @@ describe('retries (retries: 2)', () => {
   });
 
   const cases: [string, FakeHyperIdFault, number, number][] = [
-    ['result -1', { result: -1 }, 503, 3],
+    ['service temporarily unavailable', { result: HyperIdResult.ServiceTemporarilyUnavailable }, 503, 3],
     ['HTTP 503', { status: 503 }, 503, 3],
     ['a hang', { hang: true }, 503, 3],
     ['a reset', { reset: true }, 503, 3],
-    ['result -2', { result: -2 }, 502, 1],
-    ['result -3', { result: -3 }, 403, 1],
-    ['result -4', { result: -4 }, 401, 1],
-    ['result -5', { result: -5 }, 401, 1],
+    ['invalid parameters', { result: HyperIdResult.InvalidParameters }, 502, 1],
+    ['access denied', { result: HyperIdResult.AccessDenied }, 403, 1],
+    ['token expired', { result: HyperIdResult.TokenExpired }, 401, 1],
+    ['token invalid', { result: HyperIdResult.TokenInvalid }, 401, 1],
     ['a malformed body', { malformed: true }, 502, 1],
     ['an unknown code', { result: 9 }, 502, 1],
     ['a redirect', { redirectTo: 'http://127.0.0.1:9/' }, 502, 1],
@@ -425,7 +429,10 @@ describe('circuit breaker (threshold: 3)', () => {
 
   it('after three consecutive transient failures answers 503 with Retry-After without calling HyperID', async () => {
     await withBreakerApp({ retries: 0 }, async (app) => {
-      fake.clearFaults().resetCalls().injectFault({ result: -1 }, VICTIM);
+      fake
+        .clearFaults()
+        .resetCalls()
+        .injectFault({ result: HyperIdResult.ServiceTemporarilyUnavailable }, VICTIM);
       for (let i = 0; i < 3; i += 1) expectAnswer(await app.get(VICTIM), 503);
       expect(fake.calls()).toBe(3);
       fake.clearFaults();
@@ -440,21 +447,58 @@ describe('circuit breaker (threshold: 3)', () => {
     });
   });
 
-  it('with retries: 2, one request that fails three times opens it', async () => {
+  it('with retries: 2, counts lookups, not attempts: two failed lookups (six calls) leave it closed', async () => {
     await withBreakerApp({ retries: 2 }, async (app) => {
       fake.clearFaults().resetCalls().injectFault({ status: 500 }, VICTIM);
       expectAnswer(await app.get(VICTIM), 503);
-      expect(fake.calls()).toBe(3);
+      expectAnswer(await app.get(VICTIM), 503);
+      expect(fake.calls()).toBe(6);
       fake.clearFaults();
-      expectAnswer(await app.get(GOOD), 503);
-      expect(fake.calls()).toBe(3);
+      expect((await app.get(GOOD)).status).toBe(200);
+      expect(fake.calls()).toBe(7);
     });
   });
 
-  it('answers about the token (-4, -5, -3, -2) never open it', async () => {
+  it('with retries: 2, the third failed lookup opens it', async () => {
+    await withBreakerApp({ retries: 2 }, async (app) => {
+      fake.clearFaults().resetCalls().injectFault({ status: 500 }, VICTIM);
+      for (let i = 0; i < 3; i += 1) expectAnswer(await app.get(VICTIM), 503);
+      expect(fake.calls()).toBe(9);
+      fake.clearFaults();
+      expectAnswer(await app.get(GOOD), 503);
+      expect(fake.calls()).toBe(9);
+    });
+  });
+
+  it('HTTP 429 is answered 503 with its Retry-After, not retried, and never opens it', async () => {
+    await withBreakerApp({ retries: 2 }, async (app) => {
+      fake
+        .clearFaults()
+        .resetCalls()
+        .injectFault({ status: 429, headers: { 'Retry-After': '42' } }, VICTIM);
+      for (let i = 0; i < 5; i += 1) {
+        const res = await app.get(VICTIM);
+        expectAnswer(res, 503);
+        expect(res.headers['retry-after']).toBe('42');
+      }
+      expect(fake.calls()).toBe(5);
+      fake.clearFaults();
+      expect((await app.get(GOOD)).status).toBe(200);
+    });
+  });
+
+  it('answers about the token (expired, invalid, access denied, invalid parameters) never open it', async () => {
     await withBreakerApp({ retries: 0 }, async (app) => {
       fake.clearFaults().resetCalls();
-      for (const result of [-4, -5, -3, -2, -4, -5]) {
+      const { TokenExpired, TokenInvalid, AccessDenied, InvalidParameters } = HyperIdResult;
+      for (const result of [
+        TokenExpired,
+        TokenInvalid,
+        AccessDenied,
+        InvalidParameters,
+        TokenExpired,
+        TokenInvalid,
+      ]) {
         fake.injectFault({ result }, VICTIM);
         expect((await app.get(VICTIM)).status).not.toBe(503);
       }

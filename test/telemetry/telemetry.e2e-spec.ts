@@ -17,7 +17,13 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
-import { HyperIdModule, RequireTwoFactor, TwoFactorService, TwoFactorType } from '../../lib/index.js';
+import {
+  HyperIdModule,
+  HyperIdResult,
+  RequireTwoFactor,
+  TwoFactorService,
+  TwoFactorType,
+} from '../../lib/index.js';
 import { FakeHyperIdServer } from '../../lib/testing/index.js';
 
 /** A reader the test pulls from on demand. */
@@ -38,7 +44,7 @@ class GuardedController {
   }
 }
 
-const TOKENS = ['alice-secret-token', 'mallory-secret-token', 'bob-secret-token'];
+const TOKENS = ['alice-secret-token', 'mallory-secret-token', 'bob-secret-token', 'carol-secret-token'];
 
 describe('telemetry through @opentelemetry/api', () => {
   const exporter = new InMemorySpanExporter();
@@ -53,7 +59,7 @@ describe('telemetry through @opentelemetry/api', () => {
     );
     metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
     fake = await new FakeHyperIdServer({
-      tokens: { [TOKENS[0]]: { auth_types: [1] }, [TOKENS[2]]: { result: -3 } },
+      tokens: { [TOKENS[0]]: { auth_types: [1] }, [TOKENS[2]]: { result: HyperIdResult.AccessDenied } },
     }).start();
     const moduleRef = await Test.createTestingModule({
       imports: [
@@ -125,8 +131,8 @@ describe('telemetry through @opentelemetry/api', () => {
     expect(
       spans.map((s) => [s.attributes['hyperid.outcome'], s.attributes['hyperid.result'], s.status.code]),
     ).toEqual([
-      ['token_invalid', -5, 0],
-      ['access_denied', -3, 0],
+      ['token_invalid', HyperIdResult.TokenInvalid, 0],
+      ['access_denied', HyperIdResult.AccessDenied, 0],
     ]);
     expectNoToken(spans);
   });
@@ -135,7 +141,8 @@ describe('telemetry through @opentelemetry/api', () => {
     const service = app.get(TwoFactorService);
     const tracer = trace.getTracer('test');
     await tracer.startActiveSpan('caller', async (parent) => {
-      await expect(service.getAvailableTypes(TOKENS[1])).rejects.toThrow();
+      // A token not refused before: a remembered refusal would not reach HyperID at all.
+      await expect(service.getAvailableTypes(TOKENS[3])).rejects.toThrow();
       parent.end();
     });
     const caller = exporter.getFinishedSpans().find((s) => s.name === 'caller');

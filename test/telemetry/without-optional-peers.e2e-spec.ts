@@ -60,7 +60,7 @@ const health = await import(${dist('hyperid.health.js')});
 out.health = typeof health.HyperIdHealthIndicator === 'function';
 const telemetry = await import(${dist('hyperid.telemetry.js')});
 telemetry.recordCacheLookup('hit');
-out.traced = await telemetry.traceHyperIdCall({ serverAddress: 'x' }, () => false, () => 1, async () => 'answer');
+out.traced = await telemetry.traceHyperIdCall({ serverAddress: 'x' }, () => 1, async () => 'answer');
 console.log(JSON.stringify(out));
 `,
       );
