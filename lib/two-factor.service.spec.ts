@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { createHash } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { Test } from '@nestjs/testing';
 import { validateSync } from 'class-validator';
@@ -27,6 +28,8 @@ const jwtExpiringAt = (expSeconds: number) =>
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const GOOD = 'good-token';
+/** As an app would read it from its configuration. */
+const SECRET = 'x'.repeat(40);
 const NONE = 'no-2fa-token';
 const DENIED = 'no-scope-token';
 
@@ -137,14 +140,75 @@ describe('TwoFactorService', () => {
     it.each([
       ['an unknown token', 'unknown-token', HyperIdTokenInvalidError],
       ['a token without the scope', DENIED, HyperIdAccessDeniedError],
-    ])('throws for %s, and does not cache it', async (_name, token, errorClass) => {
+    ])('throws for %s, and remembers the refusal: 5 lookups, 1 call', async (_name, token, errorClass) => {
       const service = await serviceWith();
-      await expect(service.getAvailableTypes(token)).rejects.toBeInstanceOf(errorClass);
-      await expect(service.getAvailableTypes(token)).rejects.toBeInstanceOf(errorClass);
-      expect(fake.calls(token)).toBe(2);
+      for (let i = 0; i < 5; i += 1) {
+        await expect(service.getAvailableTypes(token)).rejects.toBeInstanceOf(errorClass);
+      }
+      expect(fake.calls(token)).toBe(1);
     });
 
-    it('does not cache a transient failure: the next lookup can succeed', async () => {
+    it('remembers an expired token’s refusal too', async () => {
+      fake.setToken('expired-token', { result: HyperIdResult.TokenExpired });
+      const service = await serviceWith();
+      for (let i = 0; i < 3; i += 1) {
+        await expect(service.getAvailableTypes('expired-token')).rejects.toBeInstanceOf(
+          HyperIdTokenExpiredError,
+        );
+      }
+      expect(fake.calls('expired-token')).toBe(1);
+    });
+
+    it.each([
+      ['negativeTtlMs: 0', { cache: { negativeTtlMs: 0 } }],
+      ['cache: false', { cache: false as const }],
+    ])('asks HyperID again for a refused token with %s', async (_name, options) => {
+      const service = await serviceWith(options);
+      for (let i = 0; i < 3; i += 1) {
+        await expect(service.getAvailableTypes('unknown-token')).rejects.toBeInstanceOf(
+          HyperIdTokenInvalidError,
+        );
+      }
+      expect(fake.calls('unknown-token')).toBe(3);
+    });
+
+    it('forgets a refusal after negativeTtlMs', async () => {
+      const service = await serviceWith({ cache: { negativeTtlMs: 50 } });
+      await expect(service.getAvailableTypes('unknown-token')).rejects.toBeInstanceOf(
+        HyperIdTokenInvalidError,
+      );
+      await sleep(80);
+      await expect(service.getAvailableTypes('unknown-token')).rejects.toBeInstanceOf(
+        HyperIdTokenInvalidError,
+      );
+      expect(fake.calls('unknown-token')).toBe(2);
+    });
+
+    it('200 refused tokens do not evict a cached answer (maxEntries: 50)', async () => {
+      const service = await serviceWith({ cache: { maxEntries: 50 } });
+      await service.getAvailableTypes(GOOD);
+      for (let i = 0; i < 200; i += 1) {
+        await expect(service.getAvailableTypes(`junk-${i}`)).rejects.toBeInstanceOf(HyperIdTokenInvalidError);
+      }
+      expect((await service.getAvailableTypes(GOOD)).auth_types).toEqual([0, 3]);
+      expect(fake.calls(GOOD)).toBe(1);
+    });
+
+    it('200 lookups in flight do not evict a cached answer (maxEntries: 50)', async () => {
+      const service = await serviceWith({ cache: { maxEntries: 50 }, timeoutMs: 2000 });
+      await service.getAvailableTypes(GOOD);
+      fake.injectFault({ latencyMs: 200 });
+      const junk = Array.from({ length: 200 }, (_, i) =>
+        service.getAvailableTypes(`slow-junk-${i}`).catch((error: unknown) => error),
+      );
+      await sleep(20);
+      fake.clearFaults();
+      expect((await service.getAvailableTypes(GOOD)).auth_types).toEqual([0, 3]);
+      expect(fake.calls(GOOD)).toBe(1);
+      await Promise.all(junk);
+    });
+
+    it('does not remember a transient failure: the next lookup can succeed', async () => {
       const service = await serviceWith();
       fake.injectFault({ status: 503 }, GOOD);
       await expect(service.getAvailableTypes(GOOD)).rejects.toBeInstanceOf(HyperIdServiceUnavailableError);
@@ -195,21 +259,72 @@ describe('TwoFactorService', () => {
       expect(fake.calls(GOOD)).toBe(1);
     });
 
-    it('uses a shared store, which only ever sees digests', async () => {
+    it('uses a shared store, which only ever sees keyed digests of the token', async () => {
       const entries = new Map<string, CachedTwoFactorTypes>();
       const store: TwoFactorCacheStore = {
         get: async (key) => entries.get(key),
         set: async (key, value) => void entries.set(key, value),
       };
-      const first = await serviceWith({ cache: { store } });
-      const second = await serviceWith({ cache: { store } });
+      const first = await serviceWith({ cache: { store, secret: SECRET } });
+      const second = await serviceWith({ cache: { store, secret: SECRET } });
       await first.getAvailableTypes(GOOD);
       expect((await second.getAvailableTypes(GOOD)).auth_types).toEqual([0, 3]);
       expect(fake.calls(GOOD)).toBe(1);
       expect(entries.size).toBe(1);
-      const [key] = entries.keys();
+      const [[key, value]] = entries;
       expect(key).not.toContain(GOOD);
+      expect(key).not.toBe(createHash('sha256').update(GOOD).digest('base64url'));
       expect(key).toMatch(/^[A-Za-z0-9_-]{43}$/);
+      expect(JSON.stringify(value)).not.toContain(GOOD);
+    });
+
+    it('never believes a tampered entry, nor a genuine one replayed under another token’s key', async () => {
+      const entries = new Map<string, CachedTwoFactorTypes>();
+      const store: TwoFactorCacheStore = {
+        get: async (key) => entries.get(key),
+        set: async (key, value) => void entries.set(key, value),
+      };
+      const writer = await serviceWith({ cache: { store, secret: SECRET } });
+      await writer.getAvailableTypes(GOOD);
+      const [[goodKey, genuine]] = entries;
+
+      // The attacker can write the store: give the user without 2FA every method...
+      const reader = await serviceWith({ cache: { store, secret: SECRET } });
+      const noneKey = reader.keyOf(NONE);
+      entries.set(noneKey, { ...genuine, authTypes: [0, 1, 2, 3] });
+      expect((await reader.getAvailableTypes(NONE)).auth_types).toEqual([]);
+      // ...or replay GOOD's genuine entry under an unknown token's key.
+      const junkKey = reader.keyOf('unknown-token');
+      entries.set(junkKey, genuine);
+      await expect(reader.getAvailableTypes('unknown-token')).rejects.toBeInstanceOf(
+        HyperIdTokenInvalidError,
+      );
+      // ...or extend a genuine entry's life.
+      entries.set(goodKey, { ...genuine, expiresAt: genuine.expiresAt + 86_400_000 });
+      const third = await serviceWith({ cache: { store, secret: SECRET } });
+      await third.getAvailableTypes(GOOD);
+      expect(fake.calls(NONE)).toBe(1);
+      expect(fake.calls('unknown-token')).toBe(1);
+      expect(fake.calls(GOOD)).toBe(2);
+    });
+
+    it('never reads the entries of another secret or another apiUrl', async () => {
+      const entries = new Map<string, CachedTwoFactorTypes>();
+      const store: TwoFactorCacheStore = {
+        get: async (key) => entries.get(key),
+        set: async (key, value) => void entries.set(key, value),
+      };
+      const first = await serviceWith({ cache: { store, secret: SECRET } });
+      await first.getAvailableTypes(GOOD);
+      const otherSecret = await serviceWith({ cache: { store, secret: `${SECRET}-other` } });
+      await otherSecret.getAvailableTypes(GOOD);
+      const otherOrigin = await serviceWith({
+        apiUrl: fake.url.replace('127.0.0.1', 'localhost'),
+        cache: { store, secret: SECRET },
+      });
+      await otherOrigin.getAvailableTypes(GOOD);
+      expect(fake.calls(GOOD)).toBe(3);
+      expect(entries.size).toBe(3);
     });
 
     it('falls back to HyperID when the shared store fails, never to allowing', async () => {
@@ -221,12 +336,46 @@ describe('TwoFactorService', () => {
           throw new Error('redis down');
         },
       };
-      const service = await serviceWith({ cache: { store } });
+      const service = await serviceWith({ cache: { store, secret: SECRET } });
       expect((await service.getAvailableTypes(GOOD)).auth_types).toEqual([0, 3]);
       await expect(service.getAvailableTypes('unknown-token')).rejects.toBeInstanceOf(
         HyperIdTokenInvalidError,
       );
       expect(fake.calls()).toBe(2);
+    });
+  });
+
+  describe('invalidate()', () => {
+    it('forgets an answer in memory and in the shared store: the next lookup asks HyperID', async () => {
+      const entries = new Map<string, CachedTwoFactorTypes>();
+      const store: TwoFactorCacheStore = {
+        get: async (key) => entries.get(key),
+        set: async (key, value) => void entries.set(key, value),
+        delete: async (key) => void entries.delete(key),
+      };
+      const service = await serviceWith({ cache: { store, secret: SECRET } });
+      await service.getAvailableTypes(GOOD);
+      expect(entries.size).toBe(1);
+      fake.setToken(GOOD, { auth_types: [TwoFactorType.Totp] });
+      await service.invalidate(GOOD);
+      expect(entries.size).toBe(0);
+      expect((await service.getAvailableTypes(GOOD)).auth_types).toEqual([TwoFactorType.Totp]);
+      expect(fake.calls(GOOD)).toBe(2);
+      fake.setToken(GOOD, { auth_types: [0, 3] });
+    });
+
+    it('forgets a refusal too', async () => {
+      const service = await serviceWith();
+      await expect(service.getAvailableTypes('late-token')).rejects.toBeInstanceOf(HyperIdTokenInvalidError);
+      fake.setToken('late-token', { auth_types: [1] });
+      await service.invalidate('late-token');
+      expect((await service.getAvailableTypes('late-token')).auth_types).toEqual([1]);
+      expect(fake.calls('late-token')).toBe(2);
+    });
+
+    it('is harmless without a cache, or for a token never seen', async () => {
+      await expect((await serviceWith({ cache: false })).invalidate(GOOD)).resolves.toBeUndefined();
+      await expect((await serviceWith()).invalidate('never-seen')).resolves.toBeUndefined();
     });
   });
 });

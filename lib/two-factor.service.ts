@@ -1,10 +1,11 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { isWellFormedAccessToken } from './bearer-token.js';
 import { readJwtExpiry } from './cache/jwt-expiry.js';
-import { TwoFactorCache } from './cache/two-factor.cache.js';
+import { CacheKeys } from './cache/token-digest.js';
+import { TwoFactorCache, type TwoFactorAnswer } from './cache/two-factor.cache.js';
 import { TwoFactorTypesResponseDto } from './dto/two-factor-types-response.dto.js';
 import { HyperIdClient } from './hyperid.client.js';
-import { HYPERID_RESOLVED_OPTIONS } from './hyperid.constants.js';
+import { DEFAULTS, HYPERID_RESOLVED_OPTIONS } from './hyperid.constants.js';
 import { HyperIdTokenExpiredError, HyperIdTokenInvalidError } from './hyperid.errors.js';
 import { HyperIdResult } from './hyperid-result.enum.js';
 import type { ResolvedHyperIdOptions } from './hyperid.options.js';
@@ -17,14 +18,16 @@ import type { ResolvedHyperIdOptions } from './hyperid.options.js';
 @Injectable()
 export class TwoFactorService {
   private readonly cache?: TwoFactorCache;
+  private readonly keys: CacheKeys;
+  private readonly ttlMs: number;
 
   constructor(
     private readonly client: HyperIdClient,
     @Inject(HYPERID_RESOLVED_OPTIONS) options: ResolvedHyperIdOptions,
   ) {
-    if (options.cache) {
-      this.cache = new TwoFactorCache(options.cache.ttlMs, options.cache.maxEntries, options.cache.store);
-    }
+    this.keys = new CacheKeys(options.cache ? options.cache.secret : undefined, options.apiUrl.origin);
+    this.ttlMs = options.cache ? options.cache.ttlMs : DEFAULTS.cacheTtlMs;
+    if (options.cache) this.cache = new TwoFactorCache(options.cache, this.keys);
   }
 
   /**
@@ -37,41 +40,60 @@ export class TwoFactorService {
    *   `HyperIdServiceUnavailableError`, `HyperIdInvalidRequestError`, `HyperIdUpstreamError`.
    */
   async getAvailableTypes(accessToken: string): Promise<TwoFactorTypesResponseDto> {
-    const authTypes = await this.resolveTypes(accessToken);
+    const answer = await this.resolve(accessToken);
     // A fresh DTO per call: callers may change what they get without touching the cache.
     return Object.assign(new TwoFactorTypesResponseDto(), {
       result: HyperIdResult.Success,
-      auth_types: [...authTypes],
+      auth_types: [...answer.authTypes],
     });
   }
 
   /**
-   * The user's 2FA methods, synchronously when memory holds them (the guard's hot path), else a
-   * promise; rejects like {@link getAvailableTypes}. The array may be the cache's own: never change it.
+   * Forgets what is known about `accessToken` — its answer or its refusal, in memory and in the
+   * shared store — so the next lookup asks HyperID. Call it after a logout, or after the user
+   * changed their 2FA methods in your app. Rejects only when the shared store fails to delete.
+   */
+  async invalidate(accessToken: string): Promise<void> {
+    if (typeof accessToken !== 'string' || !this.cache) return;
+    await this.cache.invalidate(this.keys.keyOf(accessToken));
+  }
+
+  /**
+   * The key under which answers about `accessToken` are kept (a digest, never the token): what a
+   * request remembers to tell whether a later check is about the same token.
    * @internal
    */
-  resolveTypes(accessToken: string): readonly number[] | Promise<readonly number[]> {
+  keyOf(accessToken: string): string {
+    return this.keys.keyOf(accessToken);
+  }
+
+  /**
+   * The answer for `accessToken`, synchronously when memory holds it (the guard's hot path), else
+   * a promise; rejects like {@link getAvailableTypes}. Its `authTypes` may be the cache's own:
+   * never change them.
+   * @internal
+   */
+  resolve(accessToken: string): TwoFactorAnswer | Promise<TwoFactorAnswer> {
     if (!isWellFormedAccessToken(accessToken)) {
       return Promise.reject(
         new HyperIdTokenInvalidError('The access token is not a well-formed bearer token'),
       );
     }
-    return this.cache?.peek(accessToken) ?? this.lookUp(accessToken);
+    const key = this.keys.keyOf(accessToken);
+    return this.cache?.peek(key) ?? this.lookUp(key, accessToken);
   }
 
-  /** Not in memory: refuse a JWT past its `exp`, else ask the shared store or HyperID. */
-  private async lookUp(accessToken: string): Promise<readonly number[]> {
+  /** Not in memory: refuse a JWT past its `exp`, else ask the cache's other tiers or HyperID. */
+  private async lookUp(key: string, accessToken: string): Promise<TwoFactorAnswer> {
     const notAfter = readJwtExpiry(accessToken);
     if (notAfter !== undefined && notAfter <= Date.now()) {
       throw new HyperIdTokenExpiredError('The access token has expired (its exp claim has passed)');
     }
-    return this.cache
-      ? this.cache.get(accessToken, (token) => this.load(token), notAfter)
-      : this.load(accessToken);
+    if (this.cache) return this.cache.get(key, accessToken, this.load, notAfter);
+    const authTypes = await this.load(accessToken);
+    return { key, authTypes, expiresAt: Math.min(Date.now() + this.ttlMs, notAfter ?? Infinity) };
   }
 
-  private async load(accessToken: string): Promise<number[]> {
-    const answer = await this.client.fetchTwoFactorTypes(accessToken);
-    return answer.auth_types;
-  }
+  private readonly load = async (accessToken: string): Promise<readonly number[]> =>
+    (await this.client.fetchTwoFactorTypes(accessToken)).auth_types;
 }

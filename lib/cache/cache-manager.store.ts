@@ -2,15 +2,17 @@ import type {
   CachedTwoFactorTypes,
   TwoFactorCacheStore,
 } from '../interfaces/two-factor-cache-store.interface.js';
+import { withTimeout } from './with-timeout.js';
 
 /**
- * The two methods of a `cache-manager` v7 `Cache` (what `@nestjs/cache-manager` injects as
+ * The methods of a `cache-manager` v7 `Cache` (what `@nestjs/cache-manager` injects as
  * `CACHE_MANAGER`) that the adapter uses. Declared here rather than imported so that neither the
  * package nor its type declarations need `cache-manager`: any object with these methods fits.
  */
 export interface CacheManagerLike {
   get<T>(key: string): Promise<T | undefined>;
   set<T>(key: string, value: T, ttl?: number): Promise<unknown>;
+  del(key: string): Promise<unknown>;
 }
 
 /** Options of {@link CacheManagerTwoFactorStore}. */
@@ -35,13 +37,16 @@ const DEFAULT_TIMEOUT_MS = 500;
  * ```ts
  * HyperIdModule.forRootAsync({
  *   imports: [CacheModule.register({ stores: [new Keyv({ store: new KeyvRedis(url) })] })],
- *   inject: [CACHE_MANAGER],
- *   useFactory: (cache: Cache) => ({ cache: { store: new CacheManagerTwoFactorStore(cache) } }),
+ *   inject: [CACHE_MANAGER, ConfigService],
+ *   useFactory: (cache: Cache, config: ConfigService) => ({
+ *     cache: { store: new CacheManagerTwoFactorStore(cache), secret: config.getOrThrow('HYPERID_CACHE_SECRET') },
+ *   }),
  * })
  * ```
  *
- * Keys are SHA-256 digests of tokens (the cache never sees a token); values are plain JSON. Errors
- * and timeouts are passed on as rejections, which the module turns into a call to HyperID.
+ * Keys are HMACs of tokens (the cache never sees a token); values are plain JSON carrying their
+ * own MAC, checked by the module before any use. Errors and timeouts are passed on as
+ * rejections, which the module turns into a call to HyperID.
  */
 export class CacheManagerTwoFactorStore implements TwoFactorCacheStore {
   private readonly keyPrefix: string;
@@ -72,16 +77,12 @@ export class CacheManagerTwoFactorStore implements TwoFactorCacheStore {
     await this.bounded('write', this.cache.set(this.keyPrefix + key, value, ttlMs));
   }
 
+  /** Drops the entry under `key`. */
+  async delete(key: string): Promise<void> {
+    await this.bounded('delete', this.cache.del(this.keyPrefix + key));
+  }
+
   private bounded<T>(operation: string, pending: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () => reject(new Error(`cache ${operation} took longer than ${this.timeoutMs} ms`)),
-        this.timeoutMs,
-      );
-    });
-    // A late rejection of the abandoned operation must not become an unhandled rejection.
-    pending.catch(() => undefined);
-    return Promise.race([pending, timeout]).finally(() => clearTimeout(timer));
+    return withTimeout(pending, this.timeoutMs, `cache ${operation}`);
   }
 }

@@ -29,7 +29,7 @@ describe.each(ADAPTERS)('HyperID calls per request (%s)', (adapterName, adapter)
     await fake?.stop();
   });
 
-  it('retries transient failures (-1, 5xx) `retries` times, then answers 503', async () => {
+  it('retries transient failures (service temporarily unavailable, 5xx) `retries` times, then answers 503', async () => {
     app = await createStrictApp(adapter, fake.url, { retries: 2 });
     expect((await get(token('unavailable'))).status).toBe(503);
     expect(fake.calls(token('unavailable'))).toBe(3);
@@ -57,7 +57,7 @@ describe.each(ADAPTERS)('HyperID calls per request (%s)', (adapterName, adapter)
     expect(fake.calls(user)).toBeGreaterThanOrEqual(1);
   });
 
-  it('with the default cache, a success is reused and failures are not', async () => {
+  it('with the default cache, a success and a refusal of the token are reused; HyperID’s failures are not', async () => {
     app = await createStrictApp(adapter, fake.url, { cache: {} });
     const user = token('cached');
     fake.setToken(user, { auth_types: [1] });
@@ -70,7 +70,12 @@ describe.each(ADAPTERS)('HyperID calls per request (%s)', (adapterName, adapter)
     expect((await get(token('sms'))).status).toBe(403);
     expect(fake.calls(token('sms'))).toBe(1);
 
-    for (const failing of ['unavailable', 'invalid', 'badParameters']) {
+    // An invalid token is refused again from memory (cache.negativeTtlMs), without a call.
+    expect((await get(token('invalid'))).status).toBe(401);
+    expect((await get(token('invalid'))).status).toBe(401);
+    expect(fake.calls(token('invalid'))).toBe(1);
+
+    for (const failing of ['unavailable', 'badParameters']) {
       await get(token(failing));
       await get(token(failing));
       expect([failing, fake.calls(token(failing))]).toEqual([failing, 2]);

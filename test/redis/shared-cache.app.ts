@@ -31,6 +31,8 @@ export interface SharedCacheAppOptions {
    */
   failFast: boolean;
   storeTimeoutMs?: number;
+  /** `cache.secret`: the same on every instance that shares the store. */
+  secret: string;
 }
 
 export interface SharedCacheApp {
@@ -54,7 +56,10 @@ export async function createSharedCacheApp(options: SharedCacheAppOptions): Prom
         useFactory: (cache: Cache) => ({
           apiUrl: options.apiUrl,
           retries: 0,
-          cache: { store: new CacheManagerTwoFactorStore(cache, { timeoutMs: options.storeTimeoutMs }) },
+          cache: {
+            store: new CacheManagerTwoFactorStore(cache, { timeoutMs: options.storeTimeoutMs }),
+            secret: options.secret,
+          },
         }),
       }),
     ],

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
-import { tokenDigest } from '../../lib/cache/index.js';
+import { CacheKeys } from '../../lib/cache/token-digest.js';
 import { FakeHyperIdServer } from '../../lib/testing/index.js';
 import { RedisServerProcess, redisServerAvailable } from './redis-server.js';
 import {
@@ -14,10 +14,17 @@ import {
 const TOTP = 1;
 const EMAIL = 3;
 const KEY_PREFIX = 'hyperid:2fa:';
+/** As the instances would read it from their configuration. */
+const SECRET = 'shared-cache-e2e-secret-0123456789abcdef';
 
-async function keyWritten(instance: SharedCacheApp, token: string): Promise<void> {
+/** The Redis key of `token`'s entry for an app whose HyperID is at `apiUrl`. */
+function redisKey(apiUrl: string, token: string): string {
+  return KEY_PREFIX + new CacheKeys(SECRET, new URL(apiUrl).origin).keyOf(token);
+}
+
+async function keyWritten(instance: SharedCacheApp, apiUrl: string, token: string): Promise<void> {
   // The module writes to the shared store after answering; wait until the entry has landed.
-  const key = KEY_PREFIX + tokenDigest(token);
+  const key = redisKey(apiUrl, token);
   for (let attempt = 0; attempt < 500; attempt += 1) {
     if ((await instance.cache.get(key)) !== undefined) return;
     await new Promise((resolve) => setTimeout(resolve, 10));
@@ -60,7 +67,7 @@ describeWithRedis.each<AdapterName>(['express', 'fastify'])('shared 2FA cache in
     }
     await fake.start();
     await redisServer.start();
-    const base = { adapter, apiUrl: fake.url, redisUrl: redisServer.url };
+    const base = { adapter, apiUrl: fake.url, redisUrl: redisServer.url, secret: SECRET };
     first = await createSharedCacheApp({ ...base, failFast: true });
     second = await createSharedCacheApp({ ...base, failFast: true });
     queued = await createSharedCacheApp({ ...base, failFast: false, storeTimeoutMs: 200 });
@@ -84,7 +91,7 @@ describeWithRedis.each<AdapterName>(['express', 'fastify'])('shared 2FA cache in
     expect(fromFirst.body).toEqual({ types: [0, TOTP] });
     expect(fake.calls('allowed-1')).toBe(1);
 
-    await keyWritten(first, 'allowed-1');
+    await keyWritten(first, fake.url, 'allowed-1');
     const fromSecond = await get(second, 'allowed-1');
     const fromThird = await get(queued, 'allowed-1');
 
@@ -94,9 +101,9 @@ describeWithRedis.each<AdapterName>(['express', 'fastify'])('shared 2FA cache in
     expect(fake.calls('allowed-1')).toBe(1);
   });
 
-  it('shares a lacking user answer too, and keys Redis by digest, never by token', async () => {
+  it('shares a lacking user answer too, and keys Redis by keyed digest, never by token', async () => {
     expect((await get(first, 'lacking-1')).status).toBe(403);
-    await keyWritten(first, 'lacking-1');
+    await keyWritten(first, fake.url, 'lacking-1');
     const res = await get(second, 'lacking-1');
 
     expect(res.status).toBe(403);
@@ -104,11 +111,11 @@ describeWithRedis.each<AdapterName>(['express', 'fastify'])('shared 2FA cache in
     expect(fake.calls('lacking-1')).toBe(1);
 
     const keys = await first.redis.client.keys('*');
-    expect(keys.some((key) => key.includes(tokenDigest('lacking-1')))).toBe(true);
+    expect(keys.some((key) => key.endsWith(redisKey(fake.url, 'lacking-1')))).toBe(true);
     expect(keys.some((key) => key.includes('allowed-') || key.includes('lacking-'))).toBe(false);
   });
 
-  it('never shares a failure: an invalid token is asked about on every instance', async () => {
+  it('never shares a refusal: an invalid token is asked about once per instance', async () => {
     expect((await get(first, 'invalid-1')).status).toBe(401);
     const res = await get(second, 'invalid-1');
 
@@ -118,15 +125,32 @@ describeWithRedis.each<AdapterName>(['express', 'fastify'])('shared 2FA cache in
   });
 
   it('ignores a malformed entry in Redis and asks HyperID', async () => {
-    await first.cache.set(
-      KEY_PREFIX + tokenDigest('lacking-2'),
-      { authTypes: 'all', expiresAt: 'never' },
-      60_000,
-    );
+    await first.cache.set(redisKey(fake.url, 'lacking-2'), { authTypes: 'all', expiresAt: 'never' }, 60_000);
     const res = await get(second, 'lacking-2');
 
     expect(res.status).toBe(403);
     expect(fake.calls('lacking-2')).toBe(1);
+  });
+
+  it('never honours a tampered entry, nor a genuine one replayed under another token’s key', async () => {
+    expect((await get(first, 'allowed-3')).status).toBe(200);
+    await keyWritten(first, fake.url, 'allowed-3');
+    const genuine = await first.cache.get<{ authTypes: number[]; expiresAt: number; mac: string }>(
+      redisKey(fake.url, 'allowed-3'),
+    );
+    expect(genuine?.mac).toEqual(expect.any(String));
+
+    // Whoever can write to Redis grants a user without TOTP every method, keeping a real MAC...
+    await first.cache.set(redisKey(fake.url, 'lacking-3'), { ...genuine, authTypes: [0, 1, 2, 3] }, 60_000);
+    const lacking = await get(second, 'lacking-3');
+    expect(lacking.status).toBe(403);
+    expect(fake.calls('lacking-3')).toBe(1);
+
+    // ...or replays the genuine entry under a token HyperID does not know.
+    await first.cache.set(redisKey(fake.url, 'forged-3'), genuine, 60_000);
+    const forged = await get(second, 'forged-3');
+    expect(forged.status).toBe(401);
+    expect(fake.calls('forged-3')).toBe(1);
   });
 
   describe('with Redis killed', () => {
