@@ -248,6 +248,9 @@ describe('HyperIdModule', () => {
       [{ cache: { ttlMs: -5 } }, 'cache.ttlMs'],
       [{ circuitBreaker: { threshold: 0 } }, 'circuitBreaker.threshold'],
       [{ timeout: 100 }, 'timeout'],
+      [{ cache: { secert: 'x'.repeat(32) } }, 'cache.secert'],
+      [{ cache: { store: { get: async () => undefined, set: async () => undefined } } }, 'cache.secret'],
+      [{ apiUrl: 'http://hyperid.localhost:4931' }, 'apiUrl'],
     ])('forRoot(%p)', async (options, name) => {
       await expect(compile(HyperIdModule.forRoot(options as HyperIdModuleOptions))).rejects.toThrow(
         `invalid option "${name}"`,
@@ -275,6 +278,27 @@ describe('HyperIdModule', () => {
           }),
         ),
       ).rejects.toThrow(/invalid option "timeoutMs".*got "soon"/);
+    });
+  });
+
+  describe('start-up warnings', () => {
+    async function bootLogs(options: HyperIdModuleOptions): Promise<string[]> {
+      const lines: string[] = [];
+      const record = (message: unknown) => void lines.push(String(message));
+      const moduleRef = await Test.createTestingModule({ imports: [HyperIdModule.forRoot(options)] })
+        .setLogger({ log: () => undefined, warn: record, error: record })
+        .compile();
+      await moduleRef.close();
+      return lines;
+    }
+
+    it('warns once about a cache TTL above five minutes', async () => {
+      const lines = await bootLogs({ apiUrl: fake.url, cache: { ttlMs: 600_000 } });
+      expect(lines.filter((line) => line.includes('cache.ttlMs is 600000 ms'))).toHaveLength(1);
+    });
+
+    it('says nothing about the default TTL', async () => {
+      expect(await bootLogs({ apiUrl: fake.url })).toEqual([]);
     });
   });
 });

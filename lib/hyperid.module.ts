@@ -1,11 +1,22 @@
 import { HttpModule } from '@nestjs/axios';
-import { Module } from '@nestjs/common';
+import { Logger, Module } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
+import { GraphqlFieldResolversCheck } from './graphql-field-resolvers.check.js';
 import { HyperIdClient } from './hyperid.client.js';
-import { HYPERID_RESOLVED_OPTIONS } from './hyperid.constants.js';
+import { HYPERID_RESOLVED_OPTIONS, LOGGER_CONTEXT } from './hyperid.constants.js';
 import { ConfigurableHyperIdModule, HYPERID_MODULE_OPTIONS } from './hyperid.module-definition.js';
-import { resolveHyperIdOptions } from './hyperid.options.js';
+import { optionWarnings, resolveHyperIdOptions, type ResolvedHyperIdOptions } from './hyperid.options.js';
+import type { HyperIdModuleOptions } from './interfaces/hyperid-module-options.interface.js';
 import { TwoFactorGuard } from './two-factor.guard.js';
 import { TwoFactorService } from './two-factor.service.js';
+
+/** Validates the options (a bad one stops the app) and warns about unwise ones. */
+function resolveAtBoot(options: HyperIdModuleOptions): ResolvedHyperIdOptions {
+  const resolved = resolveHyperIdOptions(options);
+  const logger = new Logger(LOGGER_CONTEXT);
+  for (const warning of optionWarnings(resolved)) logger.warn(warning);
+  return resolved;
+}
 
 /**
  * HyperID two-factor authentication for a Nest app.
@@ -19,16 +30,17 @@ import { TwoFactorService } from './two-factor.service.js';
  */
 @Module({
   // A private axios instance: interceptors an app adds to its own HttpModule never see tokens.
-  imports: [HttpModule.register({})],
+  imports: [HttpModule.register({}), DiscoveryModule],
   providers: [
     {
       provide: HYPERID_RESOLVED_OPTIONS,
-      useFactory: resolveHyperIdOptions,
+      useFactory: resolveAtBoot,
       inject: [HYPERID_MODULE_OPTIONS],
     },
     HyperIdClient,
     TwoFactorService,
     TwoFactorGuard,
+    GraphqlFieldResolversCheck,
   ],
   exports: [TwoFactorService, TwoFactorGuard, HYPERID_RESOLVED_OPTIONS],
 })
