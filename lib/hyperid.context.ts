@@ -1,4 +1,5 @@
 import type { ExecutionContext } from '@nestjs/common';
+import type { TwoFactorAnswer } from './cache/two-factor.cache.js';
 
 /** The HTTP request and response behind an execution context, whatever the transport. */
 export interface HttpExchange {
@@ -35,8 +36,60 @@ export function httpExchangeOf(context: ExecutionContext): HttpExchange | undefi
   return undefined;
 }
 
-/** Where the guard leaves the verified 2FA methods on the request, for `@TwoFactorTypes()`. */
+/**
+ * Where the guard leaves the verified answer on the request (a `TwoFactorAnswer`: the token's key,
+ * the user's 2FA methods and their expiry), for `@TwoFactorTypes()` and later checks of the same
+ * request. A later check reuses it only for the same token and before it expires: a long-lived
+ * request object (a GraphQL subscription's) must not keep a stale answer.
+ */
 export const VERIFIED_TWO_FACTOR_TYPES = Symbol('hyperid:verified-two-factor-types');
 
-/** Where the guard leaves a lookup still in flight, so concurrent checks of one request share it. */
+/**
+ * Where the guard leaves a lookup still in flight (`{ key, lookup }`), so concurrent checks of one
+ * request share it. Removed once it settles.
+ */
 export const PENDING_TWO_FACTOR_LOOKUP = Symbol('hyperid:pending-two-factor-lookup');
+
+/** A lookup in flight for one request, and the key of the token it is about. */
+interface PendingLookup {
+  key: string;
+  lookup: Promise<TwoFactorAnswer>;
+}
+
+/**
+ * What this request already knows about the token under `keyOf()`: a verified answer that has not
+ * expired, or a lookup in flight — each only when it is about the same token. `keyOf` is called
+ * only when the request remembers something, so a first check pays no extra digest.
+ */
+export function reusableAnswer(
+  request: HttpExchange['request'],
+  keyOf: () => string,
+): TwoFactorAnswer | Promise<TwoFactorAnswer> | undefined {
+  const verified = request[VERIFIED_TWO_FACTOR_TYPES] as TwoFactorAnswer | undefined;
+  const pending = request[PENDING_TWO_FACTOR_LOOKUP] as PendingLookup | undefined;
+  if (!verified && !pending) return undefined;
+  const key = keyOf();
+  if (verified && verified.key === key && verified.expiresAt > Date.now()) return verified;
+  if (pending && pending.key === key) return pending.lookup;
+  return undefined;
+}
+
+/** Leaves `lookup` on the request while it is in flight, so concurrent checks share it. */
+export function rememberPending(
+  request: HttpExchange['request'],
+  key: string,
+  lookup: Promise<TwoFactorAnswer>,
+): void {
+  const pending: PendingLookup = { key, lookup };
+  request[PENDING_TWO_FACTOR_LOOKUP] = pending;
+  const forget = () => {
+    if (request[PENDING_TWO_FACTOR_LOOKUP] === pending) delete request[PENDING_TWO_FACTOR_LOOKUP];
+  };
+  lookup.then(forget, forget);
+}
+
+/** The verified 2FA methods this request holds, unless they have expired. */
+export function verifiedTypesOf(request: HttpExchange['request'] | undefined): readonly number[] | undefined {
+  const verified = request?.[VERIFIED_TWO_FACTOR_TYPES] as TwoFactorAnswer | undefined;
+  return verified && verified.expiresAt > Date.now() ? verified.authTypes : undefined;
+}

@@ -1,5 +1,5 @@
 import { createParamDecorator, type ExecutionContext } from '@nestjs/common';
-import { VERIFIED_TWO_FACTOR_TYPES, httpExchangeOf } from './hyperid.context.js';
+import { httpExchangeOf, verifiedTypesOf } from './hyperid.context.js';
 import type { TwoFactorType } from './two-factor-type.enum.js';
 
 /**
@@ -8,7 +8,7 @@ import type { TwoFactorType } from './two-factor-type.enum.js';
  */
 export const TwoFactorTypes = createParamDecorator(
   (_data: unknown, context: ExecutionContext): TwoFactorType[] | undefined => {
-    const types = httpExchangeOf(context)?.request[VERIFIED_TWO_FACTOR_TYPES];
-    return Array.isArray(types) ? [...(types as TwoFactorType[])] : undefined;
+    const types = verifiedTypesOf(httpExchangeOf(context)?.request);
+    return types ? ([...types] as TwoFactorType[]) : undefined;
   },
 );

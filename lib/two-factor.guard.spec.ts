@@ -9,17 +9,19 @@ import {
   UnauthorizedException,
   type ExecutionContext,
 } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
+import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { HyperIdResult } from './hyperid-result.enum.js';
-import { VERIFIED_TWO_FACTOR_TYPES } from './hyperid.context.js';
+import { PENDING_TWO_FACTOR_LOOKUP, VERIFIED_TWO_FACTOR_TYPES } from './hyperid.context.js';
 import { HyperIdModule } from './hyperid.module.js';
 import type { HyperIdModuleOptions } from './interfaces/hyperid-module-options.interface.js';
 import { RequireTwoFactor, SkipTwoFactor } from './require-two-factor.decorator.js';
 import { FakeHyperIdServer } from './testing/index.js';
 import { TwoFactorRequiredException, TwoFactorStepUpRequiredException } from './two-factor.exceptions.js';
 import { TwoFactorGuard } from './two-factor.guard.js';
+import { TwoFactorService } from './two-factor.service.js';
+import type { ResolvedHyperIdOptions } from './hyperid.options.js';
 import { TwoFactorType } from './two-factor-type.enum.js';
 
 /** canActivate() answers a cache hit synchronously; the specs read every outcome as a promise. */
@@ -192,9 +194,58 @@ describe('TwoFactorGuard', () => {
     it('leaves the verified types on the request, and reuses them: one lookup per request', async () => {
       const req = request(`Bearer ${GOOD}`);
       await activate(guard, http('methodRule', req));
-      expect(req[VERIFIED_TWO_FACTOR_TYPES]).toEqual([HyperIdAuthenticator, AlternativeEmail]);
+      expect(req[VERIFIED_TWO_FACTOR_TYPES]).toMatchObject({
+        authTypes: [HyperIdAuthenticator, AlternativeEmail],
+      });
       await activate(guard, http('methodRule', req));
       expect(fake.calls()).toBe(1);
+    });
+
+    it('keeps the token’s digest with what it verified, never the token', async () => {
+      const req = request(`Bearer ${GOOD}`);
+      await activate(guard, http('methodRule', req));
+      const verified = req[VERIFIED_TWO_FACTOR_TYPES] as { key: string };
+      expect(typeof verified.key).toBe('string');
+      expect(JSON.stringify(verified)).not.toContain(GOOD);
+    });
+
+    it('drops the lookup in flight from the request once it has settled', async () => {
+      const req = request(`Bearer ${GOOD}`);
+      const pending = activate(guard, http('methodRule', req));
+      await pending;
+      expect(req[PENDING_TWO_FACTOR_LOOKUP]).toBeUndefined();
+      await refusal(activate(guard, http('methodRule', request('Bearer unknown-token'))));
+    });
+
+    it('shares one lookup between concurrent checks of one request', async () => {
+      const req = request(`Bearer ${GOOD}`);
+      fake.injectFault({ latencyMs: 50 });
+      await Promise.all([activate(guard, http('methodRule', req)), activate(guard, http('methodRule', req))]);
+      expect(fake.calls()).toBe(1);
+    });
+
+    it('looks up again when the same request object carries another token (no stale answer)', async () => {
+      const req = request(`Bearer ${GOOD}`);
+      await activate(guard, http('methodRule', req));
+      req.headers.authorization = `Bearer ${NONE}`;
+      const error = await refusal(activate(guard, http('methodRule', req)));
+      expect(error).toBeInstanceOf(TwoFactorRequiredException);
+      expect(fake.calls(GOOD)).toBe(1);
+      expect(fake.calls(NONE)).toBe(1);
+    });
+
+    it('refuses a long-lived request once its token has expired, though it was verified before', async () => {
+      const payload = Buffer.from(JSON.stringify({ exp: Math.floor(Date.now() / 1000) + 1 })).toString(
+        'base64url',
+      );
+      const jwt = `eyJhbGciOiJIUzI1NiJ9.${payload}.c2ln`;
+      fake.setToken(jwt, { auth_types: [AlternativeEmail] });
+      const req = request(`Bearer ${jwt}`);
+      await expect(activate(guard, http('methodRule', req))).resolves.toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      const error = await refusal(activate(guard, http('methodRule', req)));
+      expect(error).toBeInstanceOf(UnauthorizedException);
+      expect(fake.calls(jwt)).toBe(1);
     });
 
     it('does not mark a refused request as verified', async () => {
@@ -245,7 +296,7 @@ describe('TwoFactorGuard', () => {
       expect(JSON.stringify(error.getResponse())).not.toContain(GOOD);
     });
 
-    it('result -1 becomes 503 with Retry-After', async () => {
+    it('service temporarily unavailable becomes 503 with Retry-After', async () => {
       fake.injectFault({ result: HyperIdResult.ServiceTemporarilyUnavailable });
       const error = await refusal(activate(guard, http('methodRule')));
       expect(error).toBeInstanceOf(ServiceUnavailableException);
@@ -253,7 +304,7 @@ describe('TwoFactorGuard', () => {
     });
 
     it.each([
-      ['result -2', { result: HyperIdResult.InvalidParameters }],
+      ['invalid parameters', { result: HyperIdResult.InvalidParameters }],
       ['a malformed answer', { malformed: true }],
     ])('%s becomes 502', async (_name, fault) => {
       fake.injectFault(fault);
@@ -268,7 +319,9 @@ describe('TwoFactorGuard', () => {
       const context = contextFor(GuardedController, 'methodRule', [{}, {}, { req }, {}], 'graphql');
       await expect(activate(guard, context)).resolves.toBe(true);
       expect(fake.calls(GOOD)).toBe(1);
-      expect(req[VERIFIED_TWO_FACTOR_TYPES]).toEqual([HyperIdAuthenticator, AlternativeEmail]);
+      expect(req[VERIFIED_TWO_FACTOR_TYPES]).toMatchObject({
+        authTypes: [HyperIdAuthenticator, AlternativeEmail],
+      });
     });
 
     it.each([
@@ -356,6 +409,26 @@ describe('TwoFactorGuard', () => {
             'acr_values="urn:hyperid:2fa", max_age="300"',
         ],
       ]);
+    });
+  });
+
+  describe('overriding throwTwoFactorRequired()', () => {
+    it('refuses even when an override returns instead of throwing', async () => {
+      class LenientGuard extends TwoFactorGuard {
+        protected override throwTwoFactorRequired(): never {
+          return undefined as never;
+        }
+      }
+      const { guard: base } = await guardWith();
+      const lenient = new LenientGuard(
+        Reflect.get(base, 'reflector') as Reflector,
+        Reflect.get(base, 'twoFactorService') as TwoFactorService,
+        Reflect.get(base, 'adapterHost') as HttpAdapterHost,
+        Reflect.get(base, 'options') as ResolvedHyperIdOptions,
+      );
+      const error = await refusal(activate(lenient, http('classRule')));
+      expect(error).toBeInstanceOf(TwoFactorRequiredException);
+      expect(error.getStatus()).toBe(403);
     });
   });
 });

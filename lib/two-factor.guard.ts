@@ -10,10 +10,12 @@ import {
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { isWellFormedAccessToken, readBearerCredentials, type BearerCredentials } from './bearer-token.js';
 import { HYPERID_RESOLVED_OPTIONS, LOGGER_CONTEXT } from './hyperid.constants.js';
+import type { TwoFactorAnswer } from './cache/two-factor.cache.js';
 import {
-  PENDING_TWO_FACTOR_LOOKUP,
   VERIFIED_TWO_FACTOR_TYPES,
   httpExchangeOf,
+  rememberPending,
+  reusableAnswer,
   type HttpExchange,
 } from './hyperid.context.js';
 import { lookupFailureException, credentialsException } from './hyperid.http-errors.js';
@@ -50,11 +52,11 @@ export class TwoFactorGuard implements CanActivate {
       if (!requirement) return true;
 
       const exchange = this.getExchange(context);
-      const types = this.typesOf(context, exchange);
+      const answer = this.answerFor(context, exchange);
       // A cache hit is answered without a promise: the check costs a few microseconds.
-      return types instanceof Promise
-        ? types.then((resolved) => this.enforce(context, requirement, exchange, resolved))
-        : this.enforce(context, requirement, exchange, types);
+      return answer instanceof Promise
+        ? answer.then((resolved) => this.enforce(context, requirement, exchange, resolved))
+        : this.enforce(context, requirement, exchange, answer);
     } catch (error) {
       // Refusals always arrive as a rejected promise, whether or not HyperID was asked.
       return Promise.reject(error instanceof Error ? error : new Error('2FA check failed'));
@@ -65,16 +67,19 @@ export class TwoFactorGuard implements CanActivate {
     context: ExecutionContext,
     requirement: TwoFactorRequirement,
     exchange: HttpExchange | undefined,
-    types: readonly number[],
+    answer: TwoFactorAnswer,
   ): boolean {
+    const types = answer.authTypes;
     const has = (type: TwoFactorType) => types.includes(type);
     const satisfied = requirement.mode === 'all' ? requirement.types.every(has) : requirement.types.some(has);
     if (!satisfied) {
       const missing = requirement.types.filter((type) => !has(type));
       this.throwTwoFactorRequired(context, requirement, missing);
+      // An override that returns instead of throwing must not let the request through.
+      throw new TwoFactorRequiredException(requirement.mode, requirement.types, missing);
     }
 
-    if (exchange) exchange.request[VERIFIED_TWO_FACTOR_TYPES] = types;
+    if (exchange) exchange.request[VERIFIED_TWO_FACTOR_TYPES] = answer;
     return true;
   }
 
@@ -115,21 +120,30 @@ export class TwoFactorGuard implements CanActivate {
   }
 
   /**
-   * One HyperID lookup per request: types verified earlier (the guard applied both globally and by
-   * the decorator, or the passport strategy) are reused, and so is a lookup still in flight (the
-   * guarded fields of one GraphQL operation run at the same time).
+   * One HyperID lookup per request: an answer verified earlier in this request (the guard applied
+   * both globally and by the decorator, or the passport strategy) is reused, and so is a lookup
+   * still in flight (the guarded fields of one GraphQL operation run at the same time) — but only
+   * for the same token, and only until the answer expires.
    */
-  private typesOf(
+  private answerFor(
     context: ExecutionContext,
     exchange: HttpExchange | undefined,
-  ): readonly number[] | Promise<readonly number[]> {
+  ): TwoFactorAnswer | Promise<TwoFactorAnswer> {
+    const credentials = this.readCredentials(context, exchange);
+    const response = exchange?.response;
+    if (credentials.kind !== 'token') {
+      throw credentialsException(credentials.kind, (name, value) => this.setHeader(response, name, value));
+    }
     const request = exchange?.request;
-    const verified = request?.[VERIFIED_TWO_FACTOR_TYPES];
-    if (Array.isArray(verified)) return verified as number[];
-    const pending = request?.[PENDING_TWO_FACTOR_LOOKUP];
-    if (pending instanceof Promise) return pending as Promise<readonly number[]>;
-    const lookup = this.lookUpTypes(this.readCredentials(context, exchange), exchange?.response);
-    if (request && lookup instanceof Promise) request[PENDING_TWO_FACTOR_LOOKUP] = lookup;
+    const reused = request && reusableAnswer(request, () => this.twoFactorService.keyOf(credentials.token));
+    if (reused) return reused;
+
+    const answer = this.twoFactorService.resolve(credentials.token);
+    if (!(answer instanceof Promise)) return answer;
+    const lookup = answer.catch((error: unknown) => {
+      throw this.toHttpException(error, response);
+    });
+    if (request) rememberPending(request, this.twoFactorService.keyOf(credentials.token), lookup);
     return lookup;
   }
 
@@ -138,21 +152,6 @@ export class TwoFactorGuard implements CanActivate {
     const token = this.options.tokenExtractor?.(context);
     if (token === undefined || token === '') return { kind: 'missing' };
     return isWellFormedAccessToken(token) ? { kind: 'token', token } : { kind: 'malformed' };
-  }
-
-  private lookUpTypes(
-    credentials: BearerCredentials,
-    response: unknown,
-  ): readonly number[] | Promise<readonly number[]> {
-    if (credentials.kind !== 'token') {
-      const setHeader = (name: string, value: string) => this.setHeader(response, name, value);
-      throw credentialsException(credentials.kind, setHeader);
-    }
-    const types = this.twoFactorService.resolveTypes(credentials.token);
-    if (!(types instanceof Promise)) return types;
-    return types.catch((error: unknown) => {
-      throw this.toHttpException(error, response);
-    });
   }
 
   /** Lookup failures become HTTP answers in one place, shared with the passport strategy. */

@@ -3,7 +3,7 @@ import { PassportStrategy } from '@nestjs/passport';
 import { Strategy } from 'passport-http-bearer';
 import { readBearerCredentials } from '../bearer-token.js';
 import { AUTH_REALM, LOGGER_CONTEXT } from '../hyperid.constants.js';
-import { VERIFIED_TWO_FACTOR_TYPES } from '../hyperid.context.js';
+import { VERIFIED_TWO_FACTOR_TYPES, reusableAnswer } from '../hyperid.context.js';
 import { lookupFailureException, credentialsException, type SetHeader } from '../hyperid.http-errors.js';
 import type { TwoFactorType } from '../two-factor-type.enum.js';
 import { TwoFactorService } from '../two-factor.service.js';
@@ -12,13 +12,21 @@ import { TwoFactorService } from '../two-factor.service.js';
  * What the `'hyperid'` strategy puts on `request.user`.
  *
  * `accessToken` is the caller's own bearer token, kept so handlers can call HyperID (or another
- * API) on the user's behalf. Treat it as a secret: never log it, never send it back in a response.
+ * API) on the user's behalf. It is not enumerable: `JSON.stringify(user)`, `{ ...user }`, a
+ * `return req.user` and a logger's serialiser all leave it out. Still a secret: never log or echo it.
  */
 export interface HyperIdPassportUser {
-  /** The bearer token of the request, as the client sent it. A secret: never log or echo it. */
-  accessToken: string;
+  /** The bearer token of the request, as the client sent it. Not enumerable; never log or echo it. */
+  readonly accessToken: string;
   /** The user's enabled 2FA methods, as HyperID reported them (unknown values kept as numbers). */
   twoFactorTypes: TwoFactorType[];
+}
+
+/** A {@link HyperIdPassportUser} whose token no serialiser sees. */
+function passportUser(accessToken: string, types: readonly number[]): HyperIdPassportUser {
+  const user = { twoFactorTypes: [...types] as TwoFactorType[] };
+  Object.defineProperty(user, 'accessToken', { value: accessToken, enumerable: false });
+  return user as HyperIdPassportUser;
 }
 
 /** A request as the strategy sees it: Express's, Fastify's or a GraphQL context's. */
@@ -92,18 +100,15 @@ export class HyperIdBearerStrategy extends PassportStrategy(Strategy, 'hyperid')
    * @throws HttpException the answer to a failed lookup, the same as `TwoFactorGuard`'s.
    */
   async validate(req: PassportRequest, token: string): Promise<HyperIdPassportUser> {
-    const known = req[VERIFIED_TWO_FACTOR_TYPES];
-    let types: number[];
-    if (Array.isArray(known)) {
-      types = [...(known as number[])];
-    } else {
-      try {
-        types = (await this.twoFactorService.getAvailableTypes(token)).auth_types;
-      } catch (error) {
-        throw lookupFailureException(error, headerSetterFor(req), this.logger);
-      }
-      req[VERIFIED_TWO_FACTOR_TYPES] = types;
+    const service = this.twoFactorService;
+    const known = await reusableAnswer(req, () => service.keyOf(token));
+    if (known) return passportUser(token, known.authTypes);
+    try {
+      const answer = await service.resolve(token);
+      req[VERIFIED_TWO_FACTOR_TYPES] = answer;
+      return passportUser(token, answer.authTypes);
+    } catch (error) {
+      throw lookupFailureException(error, headerSetterFor(req), this.logger);
     }
-    return { accessToken: token, twoFactorTypes: [...types] };
   }
 }

@@ -5,7 +5,13 @@ import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fa
 import { AuthGuard } from '@nestjs/passport';
 import { Test } from '@nestjs/testing';
 import request from 'supertest';
-import { HyperIdModule, RequireTwoFactor, TwoFactorType, TwoFactorTypes } from '../../lib/index.js';
+import {
+  HyperIdModule,
+  HyperIdResult,
+  RequireTwoFactor,
+  TwoFactorType,
+  TwoFactorTypes,
+} from '../../lib/index.js';
 import {
   HyperIdAuthGuard,
   HyperIdPassportModule,
@@ -31,6 +37,12 @@ function controllersFor(platform: Platform) {
     @Get('any')
     any(@Req() req: { user: HyperIdPassportUser }) {
       return { user: req.user.twoFactorTypes };
+    }
+
+    // What careless handlers do: send the user back, spread it, or log it.
+    @Get('whole-user')
+    wholeUser(@Req() req: { user: HyperIdPassportUser }) {
+      return { user: req.user, spread: { ...req.user }, keys: Object.keys(req.user) };
     }
   }
 
@@ -61,7 +73,11 @@ describe.each<Platform>(['express', 'fastify'])('passport strategy "hyperid" on 
 
   beforeAll(async () => {
     fake = await new FakeHyperIdServer({
-      tokens: { good: { auth_types: [1, 3] }, plain: { auth_types: [3] }, denied: { result: -3 } },
+      tokens: {
+        good: { auth_types: [1, 3] },
+        plain: { auth_types: [3] },
+        denied: { result: HyperIdResult.AccessDenied },
+      },
     }).start();
     const moduleRef = await Test.createTestingModule({
       imports: [
@@ -114,6 +130,17 @@ describe.each<Platform>(['express', 'fastify'])('passport strategy "hyperid" on 
   it('hands the same types to @TwoFactorTypes() and keeps the token on the user', async () => {
     const res = await get('/class/totp', 'Bearer good');
     expect(res.body).toEqual({ user: [1, 3], hasToken: true, types: [1, 3] });
+  });
+
+  it('never serialises the token: returning, spreading or listing the user leaves it out', async () => {
+    const res = await get('/class/whole-user', 'Bearer good');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      user: { twoFactorTypes: [1, 3] },
+      spread: { twoFactorTypes: [1, 3] },
+      keys: ['twoFactorTypes'],
+    });
+    expect(res.text).not.toContain('good');
   });
 
   it('authenticates a route without a 2FA requirement with one call', async () => {
