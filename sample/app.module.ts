@@ -3,6 +3,7 @@ import { HyperIdModule, type HyperIdModuleOptions } from 'nestjs-hyperid';
 import type { FakeHyperIdServer } from 'nestjs-hyperid/testing';
 import { AccountController } from './account.controller.js';
 import { DEMO_HYPERID, DemoHyperIdModule } from './demo-hyperid.module.js';
+import { hyperIdApiUrl } from './hyperid-env.js';
 
 /** An optional integer from the environment; unset means "use the module's default". */
 function intFromEnv(name: string): number | undefined {
@@ -14,13 +15,14 @@ function intFromEnv(name: string): number | undefined {
 @Module({
   imports: [
     // The usual pattern: options built from the environment when the app boots. Here the factory
-    // also gets the embedded fake HyperID, used only when HYPERID_API_URL is unset.
+    // also gets the embedded fake HyperID, used only when HYPERID_API_URL is unset or blank (and
+    // never in production: DemoHyperIdModule refuses to boot there).
     HyperIdModule.forRootAsync({
       isGlobal: true,
       imports: [DemoHyperIdModule],
       inject: [DEMO_HYPERID],
       useFactory: (demo: FakeHyperIdServer | null): HyperIdModuleOptions => ({
-        apiUrl: process.env.HYPERID_API_URL || demo?.url,
+        apiUrl: hyperIdApiUrl() ?? demo?.url,
         timeoutMs: intFromEnv('HYPERID_TIMEOUT_MS'),
         retries: intFromEnv('HYPERID_RETRIES'),
       }),

@@ -1,10 +1,12 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { HyperIdResult } from 'nestjs-hyperid';
 import type { FakeHyperIdServer } from 'nestjs-hyperid/testing';
 import { AppModule } from './app.module.js';
 import { DEMO_HYPERID } from './demo-hyperid.module.js';
 import { DEMO_TOKENS } from './demo-tokens.js';
+import { hyperIdApiUrl, isProduction, MISSING_API_URL_IN_PRODUCTION } from './hyperid-env.js';
 
 function port(): number {
   const raw = process.env.PORT ?? '3000';
@@ -17,9 +19,13 @@ function printDemoHelp(base: string): void {
   const lines = [
     '',
     'Embedded fake HyperID: these demo tokens work (any other token is rejected as invalid):',
-    ...Object.entries(DEMO_TOKENS).map(
-      ([token, answer]) => `  ${token.padEnd(13)} ${JSON.stringify(answer)}`,
-    ),
+    ...Object.entries(DEMO_TOKENS).map(([token, answer]) => {
+      const says =
+        'result' in answer
+          ? `result ${HyperIdResult[answer.result]}`
+          : `auth_types ${JSON.stringify(answer.auth_types)}`;
+      return `  ${token.padEnd(13)} ${says}`;
+    }),
     '',
     'Try:',
     `  curl -i ${base}/public`,
@@ -40,6 +46,12 @@ function printDemoHelp(base: string): void {
 }
 
 async function bootstrap(): Promise<void> {
+  // Checked before Nest boots, so a misconfigured deployment opens no port and starts no fake.
+  if (hyperIdApiUrl() === undefined && isProduction()) {
+    new Logger('Sample').error(MISSING_API_URL_IN_PRODUCTION);
+    process.exitCode = 1;
+    return;
+  }
   const listenPort = port();
   const app = await NestFactory.create(AppModule);
   // Ctrl-C / SIGTERM: run the shutdown hooks (they stop the embedded fake HyperID), then exit 0.
@@ -50,7 +62,7 @@ async function bootstrap(): Promise<void> {
   new Logger('Sample').log(`Listening on ${base}`);
   const demo = app.get<FakeHyperIdServer | null>(DEMO_HYPERID);
   if (demo) printDemoHelp(base);
-  else new Logger('Sample').log(`Using the HyperID at ${process.env.HYPERID_API_URL}`);
+  else new Logger('Sample').log(`Using the HyperID at ${hyperIdApiUrl()}`);
 }
 
 bootstrap().catch((error: unknown) => {

@@ -11,6 +11,38 @@ import { repoRoot } from '../support/pack.js';
 // The sample as `npm start` runs it: compiled by tsc, started with node, stopped with a signal.
 
 const run = promisify(execFile);
+const mainJs = join(repoRoot, 'sample', 'dist', 'sample', 'main.js');
+
+/**
+ * Preloaded into the sample: reports every attempt to open a listening socket, the app's and the
+ * fake HyperID's alike, since a process that exits at once leaves no port behind to probe.
+ */
+const LISTEN_MARK = '[sample-test] listen() called';
+const reportListen = `data:text/javascript,${encodeURIComponent(`
+  import net from 'node:net';
+  const listen = net.Server.prototype.listen;
+  net.Server.prototype.listen = function (...args) {
+    process.stderr.write(${JSON.stringify(`${LISTEN_MARK}\n`)});
+    return listen.apply(this, args);
+  };
+`)}`;
+
+/**
+ * The environment of a sample process: this one's, without what jest adds (NODE_OPTIONS, and
+ * NODE_ENV=test) nor HyperID's URL, so that each test sets exactly what it is about.
+ */
+function sampleEnv(overrides: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
+  delete env.HYPERID_API_URL;
+  delete env.NODE_OPTIONS;
+  delete env.NODE_ENV;
+  return { ...env, ...overrides };
+}
+
+beforeAll(async () => {
+  const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  await run(process.execPath, [tsc, '-p', join(repoRoot, 'sample', 'tsconfig.json')], { cwd: repoRoot });
+}, 120_000);
 
 async function freePort(): Promise<number> {
   const server = createServer().listen(0, '127.0.0.1');
@@ -56,16 +88,10 @@ describe('sample as a process (node sample/dist/sample/main.js)', () => {
   let exit: Promise<[number | null, NodeJS.Signals | null]>;
 
   beforeAll(async () => {
-    const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
-    await run(process.execPath, [tsc, '-p', join(repoRoot, 'sample', 'tsconfig.json')], { cwd: repoRoot });
-
     port = await freePort();
-    const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), NO_COLOR: '1' };
-    delete env.HYPERID_API_URL;
-    delete env.NODE_OPTIONS;
-    child = spawn(process.execPath, [join(repoRoot, 'sample', 'dist', 'sample', 'main.js')], {
+    child = spawn(process.execPath, [mainJs], {
       cwd: repoRoot,
-      env,
+      env: sampleEnv({ PORT: String(port) }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     exit = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
@@ -84,6 +110,19 @@ describe('sample as a process (node sample/dist/sample/main.js)', () => {
 
   it('listens on PORT and says so', () => {
     expect(output).toContain(`Listening on http://localhost:${port}`);
+  });
+
+  it('warns loudly, before it listens, that it runs a fake HyperID with demo tokens, never for production', () => {
+    const warnings = output
+      .split('\n')
+      .filter((line) => /\bWARN\b.*\[DemoHyperId\]/.test(line))
+      .join('\n');
+    expect(warnings).toContain('DEMO MODE');
+    expect(warnings).toContain('FAKE HyperID');
+    expect(warnings).toContain('demo tokens');
+    expect(warnings).toContain('NEVER use this in production');
+    expect(warnings).toContain('HYPERID_API_URL');
+    expect(output.indexOf('DEMO MODE')).toBeLessThan(output.indexOf('Listening on'));
   });
 
   it('prints the demo tokens and ready-to-paste curl lines', () => {
@@ -118,4 +157,40 @@ describe('sample as a process (node sample/dist/sample/main.js)', () => {
     const [code, signal] = await exit;
     expect({ code, signal }).toEqual({ code: 0, signal: null });
   });
+});
+
+describe('sample as a process with NODE_ENV=production and no HYPERID_API_URL', () => {
+  it.each([
+    ['unset', undefined],
+    ['blank', ''],
+    ['only spaces', '   '],
+  ])(
+    'HYPERID_API_URL %s: exits non-zero naming the variable, opening no port',
+    async (_, apiUrl) => {
+      const port = await freePort();
+      const env = sampleEnv({ PORT: String(port), NODE_ENV: 'production' });
+      if (apiUrl !== undefined) env.HYPERID_API_URL = apiUrl;
+      const child = spawn(process.execPath, ['--import', reportListen, mainJs], {
+        cwd: repoRoot,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      const exited = once(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      // A sample that starts anyway never exits by itself: stop it, and let the checks below fail.
+      const stopper = setTimeout(() => child.kill('SIGKILL'), 20_000);
+      const [code, signal] = await exited.finally(() => clearTimeout(stopper));
+
+      expect({ code, signal }).toEqual({ code: 1, signal: null });
+      expect(stderr).toContain('HYPERID_API_URL');
+      expect(stderr).toContain('refusing to start');
+      expect(stderr).not.toContain(LISTEN_MARK);
+      expect(stdout + stderr).not.toContain('Listening on');
+      expect(stdout + stderr).not.toContain('DEMO MODE');
+    },
+    30_000,
+  );
 });

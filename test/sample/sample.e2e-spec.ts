@@ -1,10 +1,11 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { afterAll, afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type { Server } from 'node:http';
 import { connect } from 'node:net';
 import request from 'supertest';
+import { HyperIdResult } from 'nestjs-hyperid';
 import { FakeHyperIdServer } from 'nestjs-hyperid/testing';
 import { AppModule } from '../../sample/app.module.js';
 import { DEMO_HYPERID } from '../../sample/demo-hyperid.module.js';
@@ -174,14 +175,14 @@ describe('sample app with the embedded fake HyperID (HYPERID_API_URL unset)', ()
     expect(res.status).toBe(status);
   });
 
-  it('the demo table is the one issue 3 describes', () => {
+  it('the demo table: three users by their 2FA methods, three refusals by HyperID result', () => {
     expect(DEMO_TOKENS).toEqual({
       'demo-all': { auth_types: [0, 1, 2, 3] },
       'demo-totp': { auth_types: [1] },
       'demo-none': { auth_types: [] },
-      'demo-expired': { result: -4 },
-      'demo-invalid': { result: -5 },
-      'demo-noscope': { result: -3 },
+      'demo-expired': { result: HyperIdResult.TokenExpired },
+      'demo-invalid': { result: HyperIdResult.TokenInvalid },
+      'demo-noscope': { result: HyperIdResult.AccessDenied },
     });
   });
 
@@ -252,6 +253,85 @@ describe('sample app shutdown', () => {
       expect(await accepts(url)).toBe(false);
     } finally {
       if (saved !== undefined) process.env.HYPERID_API_URL = saved;
+    }
+  });
+});
+
+describe('sample app with a blank HYPERID_API_URL', () => {
+  const saved = process.env.HYPERID_API_URL;
+
+  afterAll(() => {
+    if (saved === undefined) delete process.env.HYPERID_API_URL;
+    else process.env.HYPERID_API_URL = saved;
+  });
+
+  it.each([
+    ['empty', ''],
+    ['only spaces', '   '],
+  ])('%s counts as unset: the embedded fake HyperID answers', async (_, blank) => {
+    process.env.HYPERID_API_URL = blank;
+    const app = await bootSample();
+    try {
+      expect(app.get(DEMO_HYPERID)).toBeInstanceOf(FakeHyperIdServer);
+      const res = await request(app.getHttpServer() as Server)
+        .get('/account')
+        .set(bearer('demo-all'));
+      expect(res.status).toBe(200);
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+describe('sample app with NODE_ENV=production and no HYPERID_API_URL', () => {
+  const saved = { url: process.env.HYPERID_API_URL, env: process.env.NODE_ENV };
+
+  afterEach(() => {
+    jest.restoreAllMocks();
+    if (saved.url === undefined) delete process.env.HYPERID_API_URL;
+    else process.env.HYPERID_API_URL = saved.url;
+    if (saved.env === undefined) delete process.env.NODE_ENV;
+    else process.env.NODE_ENV = saved.env;
+  });
+
+  it.each([
+    ['unset', undefined],
+    ['blank', ''],
+  ])('HYPERID_API_URL %s: AppModule refuses to boot and starts no fake', async (_, apiUrl) => {
+    process.env.NODE_ENV = 'production';
+    if (apiUrl === undefined) delete process.env.HYPERID_API_URL;
+    else process.env.HYPERID_API_URL = apiUrl;
+    const start = jest.spyOn(FakeHyperIdServer.prototype, 'start');
+
+    let refusal: unknown;
+    // Should it boot after all, close it: a fake left listening would keep jest from exiting.
+    await bootSample().then(
+      (app) => app.close(),
+      (error: unknown) => (refusal = error),
+    );
+    expect(refusal).toBeInstanceOf(Error);
+    expect((refusal as Error).message).toMatch(/HYPERID_API_URL .*refusing to start/);
+    expect(start).not.toHaveBeenCalled();
+  });
+
+  it('HYPERID_API_URL set: boots against that HyperID', async () => {
+    const external = await new FakeHyperIdServer({ tokens: { 'real-user': { auth_types: [0] } } }).start();
+    process.env.NODE_ENV = 'production';
+    process.env.HYPERID_API_URL = external.url;
+    try {
+      const app = await bootSample();
+      try {
+        expect(app.get(DEMO_HYPERID)).toBeNull();
+        const res = await request(app.getHttpServer() as Server)
+          .get('/account')
+          .set(bearer('real-user'));
+        expect(res.status).toBe(200);
+        expect(external.calls('real-user')).toBe(1);
+      } finally {
+        await app.close();
+      }
+    } finally {
+      await external.stop();
     }
   });
 });
