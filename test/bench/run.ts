@@ -1,11 +1,11 @@
-// `npm run bench`: every scenario of issue 4 in one run, one table, and RESULTS.md.
-import { writeFile } from 'node:fs/promises';
+// `npm run bench`: every benchmark scenario in one run, one table, and its section of RESULTS.md.
 import { describeMachine } from './support/machine.js';
 import { compareInterleaved, type LoadFigures } from './support/load.js';
 import { mb } from './support/mb.js';
 import { BENCH_MEMORY } from './support/memory.js';
 import { BENCH_TOKENS, FRESH_ROUNDS, USER_COUNT } from './support/tokens.js';
 import { BenchWorker } from './support/worker.js';
+import { writeResultsSection } from './support/results-file.js';
 
 const HYPERID_LATENCY_MS = 20;
 const CONNECTIONS = 10;
@@ -177,7 +177,7 @@ async function writeResults(machine: Record<string, string>, rows: Row[]): Promi
     ),
     '',
   ].join('\n');
-  await writeFile(new URL('../../../test/bench/RESULTS.md', import.meta.url), text);
+  await writeResultsSection('bench', text);
   console.log('\nWrote test/bench/RESULTS.md');
 }
 
