@@ -1,6 +1,3 @@
-import { Strategy as PassportBearerStrategy } from 'passport-http-bearer';
-
-type VerifyFunction = (token: string, done: (error: unknown, user?: unknown) => void) => void;
 import { MAX_TOKEN_LENGTH } from './hyperid.constants.js';
 
 /** RFC 6750 §2.1 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`. */
@@ -19,44 +16,39 @@ export type BearerCredentials =
   /** `Bearer` with no token, a malformed token, or one over 8 KiB: answered 400 `invalid_request`. */
   | { kind: 'malformed' };
 
-// passport-http-bearer's own parsing, given only the header: a token in the body or the query
-// string is never read (RFC 6750 §2.1 only).
-const strategy = new PassportBearerStrategy<VerifyFunction>((token, done) => done(null, token));
-
 const MALFORMED: BearerCredentials = Object.freeze({ kind: 'malformed' });
 const MISSING: BearerCredentials = Object.freeze({ kind: 'missing' });
 
-// One parser for every request: authenticate() runs synchronously (so does the verify callback
-// above), so its outcome is read back before any other request can use it.
-let outcome: BearerCredentials = MALFORMED;
-const parser = Object.create(strategy) as PassportBearerStrategy<VerifyFunction> & {
-  success: (user: unknown) => void;
-  fail: (challenge?: unknown) => void;
-  error: (err: unknown) => void;
-};
-parser.success = (token) => {
-  outcome = isWellFormedAccessToken(token) ? { kind: 'token', token } : MALFORMED;
-};
-// With the Bearer scheme present, every failure means the credentials are malformed.
-parser.fail = () => {
-  outcome = MALFORMED;
-};
-parser.error = parser.fail;
+const SCHEME = 'bearer';
+const SPACE = 0x20;
 
-/** Reads the bearer token of a request's `Authorization` header per RFC 6750. */
+/**
+ * What follows the `Bearer` scheme (any case) and its spaces in an `Authorization` header, not
+ * yet checked; `''` for `Bearer` with nothing after it (or no space before the token); undefined
+ * when the header is absent or names another scheme. RFC 6750 §2.1: the header only — a token in
+ * the body or the query string is never read. Pure, and linear in the header's length.
+ */
+export function bearerTokenOf(authorization: unknown): string | undefined {
+  if (typeof authorization !== 'string' || authorization.length === 0) return undefined;
+  const schemeEnd = authorization.indexOf(' ');
+  const scheme = schemeEnd === -1 ? authorization : authorization.slice(0, schemeEnd);
+  // Another scheme (or "Bearerabc") carries no credentials of ours.
+  if (scheme.length !== SCHEME.length || scheme.toLowerCase() !== SCHEME) return undefined;
+  let start = SCHEME.length;
+  while (authorization.charCodeAt(start) === SPACE) start += 1;
+  return start === SCHEME.length ? '' : authorization.slice(start);
+}
+
+/**
+ * Judges a token as read from a request: none (answered 401 with a bare challenge), one that is
+ * not RFC 6750 `b64token` syntax or over 8 KiB (400 `invalid_request`), or a token to look up.
+ */
+export function credentialsOf(token: string | undefined): BearerCredentials {
+  if (token === undefined) return MISSING;
+  return isWellFormedAccessToken(token) ? { kind: 'token', token } : MALFORMED;
+}
+
+/** Reads the bearer token of a request's `Authorization` header per RFC 6750 §2.1. */
 export function readBearerCredentials(authorization: unknown): BearerCredentials {
-  if (typeof authorization !== 'string' || authorization.length === 0) return MISSING;
-  const space = authorization.indexOf(' ');
-  const scheme = space === -1 ? authorization : authorization.slice(0, space);
-  if (scheme.length !== 6 || scheme.toLowerCase() !== 'bearer') return MISSING;
-  // RFC 6750 allows one or more spaces after the scheme; passport-http-bearer splits on exactly one.
-  const header =
-    authorization.charCodeAt(space + 1) === 32 ? authorization.replace(/^(\S+) +/, '$1 ') : authorization;
-  if (header.length > MAX_TOKEN_LENGTH + scheme.length + 1) return MALFORMED;
-
-  outcome = MALFORMED;
-  parser.authenticate({ headers: { authorization: header } } as unknown as Parameters<
-    PassportBearerStrategy<VerifyFunction>['authenticate']
-  >[0]);
-  return outcome;
+  return credentialsOf(bearerTokenOf(authorization));
 }

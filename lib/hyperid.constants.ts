@@ -39,3 +39,22 @@ export const DEFAULTS = Object.freeze({
 
 /** Injection token of the validated, defaulted options. */
 export const HYPERID_RESOLVED_OPTIONS = Symbol('hyperid:resolved-options');
+
+// Request properties the package writes: symbols, so they never clash with the app's own.
+
+/**
+ * Where the guard leaves the verified answer on the request (a `TwoFactorAnswer`: the token's key,
+ * the user's 2FA methods and their expiry), for `@VerifiedTwoFactorTypes()` and later checks of the same
+ * request. A later check reuses it only for the same token and before it expires: a long-lived
+ * request object (a GraphQL subscription's) must not keep a stale answer.
+ */
+export const VERIFIED_TWO_FACTOR_TYPES = Symbol('hyperid:verified-two-factor-types');
+
+/**
+ * Where the guard leaves a lookup still in flight (`{ key, lookup }`), so concurrent checks of one
+ * request share it. Removed once it settles.
+ */
+export const PENDING_TWO_FACTOR_LOOKUP = Symbol('hyperid:pending-two-factor-lookup');
+
+/** Where the strategy leaves the headers of its error answers, for {@link HyperIdAuthGuard} to send. */
+export const PENDING_HEADERS = Symbol('hyperid:pending-headers');

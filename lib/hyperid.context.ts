@@ -1,5 +1,6 @@
 import type { ExecutionContext } from '@nestjs/common';
 import type { TwoFactorAnswer } from './cache/two-factor.cache.js';
+import { PENDING_TWO_FACTOR_LOOKUP, VERIFIED_TWO_FACTOR_TYPES } from './hyperid.constants.js';
 
 /** The HTTP request and response behind an execution context, whatever the transport. */
 export interface HttpExchange {
@@ -35,20 +36,6 @@ export function httpExchangeOf(context: ExecutionContext): HttpExchange | undefi
   }
   return undefined;
 }
-
-/**
- * Where the guard leaves the verified answer on the request (a `TwoFactorAnswer`: the token's key,
- * the user's 2FA methods and their expiry), for `@TwoFactorTypes()` and later checks of the same
- * request. A later check reuses it only for the same token and before it expires: a long-lived
- * request object (a GraphQL subscription's) must not keep a stale answer.
- */
-export const VERIFIED_TWO_FACTOR_TYPES = Symbol('hyperid:verified-two-factor-types');
-
-/**
- * Where the guard leaves a lookup still in flight (`{ key, lookup }`), so concurrent checks of one
- * request share it. Removed once it settles.
- */
-export const PENDING_TWO_FACTOR_LOOKUP = Symbol('hyperid:pending-two-factor-lookup');
 
 /** A lookup in flight for one request, and the key of the token it is about. */
 interface PendingLookup {

@@ -1,10 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { ModuleRef } from '@nestjs/core';
-import { HyperIdClient } from './hyperid.client.js';
-import { HyperIdError } from './hyperid.errors.js';
-import type { HyperIdCircuitState } from './hyperid.resilience.js';
-
-export type { HyperIdCircuitState } from './hyperid.resilience.js';
+import { HyperIdClient } from './client/hyperid.client.js';
+import { HyperIdError } from './errors/hyperid.errors.js';
+import type { HyperIdCircuitState } from './client/hyperid.resilience.js';
 
 /**
  * What {@link HyperIdHealthIndicator.isHealthy} returns: `@nestjs/terminus`'s
@@ -23,12 +21,6 @@ export type HyperIdHealthIndicatorResult<Key extends string = string> = Record<
     message?: string;
   }
 >;
-
-/** The part of the HyperID client the indicator uses (the testing module's in-memory client has it too). */
-interface ProbeableClient {
-  probe(): Promise<{ result: number }>;
-  policy: { readonly circuitState: HyperIdCircuitState };
-}
 
 /**
  * A health indicator for `@nestjs/terminus` (an optional peer: this class does not load it):
@@ -53,7 +45,7 @@ interface ProbeableClient {
  */
 @Injectable()
 export class HyperIdHealthIndicator {
-  private client?: ProbeableClient;
+  private client?: HyperIdClient;
 
   constructor(private readonly moduleRef: ModuleRef) {}
 
@@ -71,7 +63,7 @@ export class HyperIdHealthIndicator {
       reachable = false;
       message = error.message;
     }
-    const circuit = client.policy.circuitState;
+    const circuit = client.circuitState;
     if (reachable && circuit === 'open') message = 'HyperID circuit breaker is open';
     const status = reachable && circuit !== 'open' ? 'up' : 'down';
     const details =
@@ -79,10 +71,10 @@ export class HyperIdHealthIndicator {
     return { [key]: details } as HyperIdHealthIndicatorResult<Key>;
   }
 
-  private getClient(): ProbeableClient {
+  private getClient(): HyperIdClient {
     if (!this.client) {
       try {
-        this.client = this.moduleRef.get<HyperIdClient, ProbeableClient>(HyperIdClient, { strict: false });
+        this.client = this.moduleRef.get(HyperIdClient, { strict: false });
       } catch {
         throw new Error('HyperIdHealthIndicator needs HyperIdModule (or HyperIdTestingModule) in the app');
       }

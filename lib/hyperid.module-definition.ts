@@ -15,8 +15,6 @@ export interface HyperIdOptionsFactory {
 export const {
   ConfigurableModuleClass: ConfigurableHyperIdModule,
   MODULE_OPTIONS_TOKEN: HYPERID_MODULE_OPTIONS,
-  OPTIONS_TYPE: HYPERID_OPTIONS_TYPE,
-  ASYNC_OPTIONS_TYPE: HYPERID_ASYNC_OPTIONS_TYPE,
 } = new ConfigurableModuleBuilder<HyperIdModuleOptions>({ moduleName: 'HyperId' })
   .setClassMethodName('forRoot')
   .setFactoryMethodName('createHyperIdOptions')

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import { HttpModule, HttpService } from '@nestjs/axios';
 import { Inject, Injectable, Module, type DynamicModule } from '@nestjs/common';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { HyperIdClient } from './hyperid.client.js';
+import { HyperIdClient } from './client/hyperid.client.js';
 import { HYPERID_RESOLVED_OPTIONS } from './hyperid.constants.js';
 import type { HyperIdOptionsFactory } from './hyperid.module-definition.js';
 import { HyperIdModule } from './hyperid.module.js';

@@ -2,7 +2,8 @@ import { HttpModule } from '@nestjs/axios';
 import { Logger, Module } from '@nestjs/common';
 import { DiscoveryModule } from '@nestjs/core';
 import { GraphqlFieldResolversCheck } from './graphql-field-resolvers.check.js';
-import { HyperIdClient } from './hyperid.client.js';
+import { HttpHyperIdClient } from './client/http-hyperid.client.js';
+import { HyperIdClient } from './client/hyperid.client.js';
 import { HYPERID_RESOLVED_OPTIONS, LOGGER_CONTEXT } from './hyperid.constants.js';
 import { ConfigurableHyperIdModule, HYPERID_MODULE_OPTIONS } from './hyperid.module-definition.js';
 import { optionWarnings, resolveHyperIdOptions, type ResolvedHyperIdOptions } from './hyperid.options.js';
@@ -37,7 +38,7 @@ function resolveAtBoot(options: HyperIdModuleOptions): ResolvedHyperIdOptions {
       useFactory: resolveAtBoot,
       inject: [HYPERID_MODULE_OPTIONS],
     },
-    HyperIdClient,
+    { provide: HyperIdClient, useClass: HttpHyperIdClient },
     TwoFactorService,
     TwoFactorGuard,
     GraphqlFieldResolversCheck,

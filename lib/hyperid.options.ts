@@ -7,6 +7,7 @@ import {
 } from './hyperid.constants.js';
 import type {
   HyperIdModuleOptions,
+  HyperIdSkipIf,
   HyperIdTokenExtractor,
 } from './interfaces/hyperid-module-options.interface.js';
 import type { TwoFactorCacheStore } from './interfaces/two-factor-cache-store.interface.js';
@@ -31,6 +32,7 @@ export interface ResolvedHyperIdOptions {
   bulkheadQueue: number;
   stepUp: false | { acrValues?: string; maxAgeSeconds?: number };
   tokenExtractor?: HyperIdTokenExtractor;
+  skipIf?: HyperIdSkipIf;
 }
 
 /** The keys each plain option object may have; anything else is a typo that must not boot. */
@@ -44,6 +46,7 @@ const KNOWN_KEYS = {
     'maxSockets',
     'stepUp',
     'tokenExtractor',
+    'skipIf',
   ],
   cache: ['ttlMs', 'maxEntries', 'negativeTtlMs', 'store', 'secret'],
   circuitBreaker: ['threshold', 'halfOpenAfterMs'],
@@ -173,11 +176,11 @@ function resolveBreaker(value: unknown): ResolvedHyperIdOptions['circuitBreaker'
   };
 }
 
-function resolveTokenExtractor(value: unknown): HyperIdTokenExtractor | undefined {
+function resolveFunction<T>(option: string, value: unknown, signature: string): T | undefined {
   if (value !== undefined && typeof value !== 'function') {
-    fail('tokenExtractor', `expected a function (context) => token, got ${describe(value)}`);
+    fail(option, `expected a function ${signature}, got ${describe(value)}`);
   }
-  return value as HyperIdTokenExtractor | undefined;
+  return value as T | undefined;
 }
 
 function resolveStepUp(value: unknown): ResolvedHyperIdOptions['stepUp'] {
@@ -215,7 +218,12 @@ export function resolveHyperIdOptions(options: HyperIdModuleOptions | undefined)
     maxSockets: integer('maxSockets', raw.maxSockets, DEFAULTS.maxSockets, 1, 4096),
     bulkheadQueue: DEFAULTS.bulkheadQueue,
     stepUp: resolveStepUp(raw.stepUp),
-    tokenExtractor: resolveTokenExtractor(raw.tokenExtractor),
+    tokenExtractor: resolveFunction<HyperIdTokenExtractor>(
+      'tokenExtractor',
+      raw.tokenExtractor,
+      '(context) => token',
+    ),
+    skipIf: resolveFunction<HyperIdSkipIf>('skipIf', raw.skipIf, '(context) => boolean'),
   };
 }
 

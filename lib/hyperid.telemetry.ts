@@ -7,7 +7,8 @@ import {
   HyperIdServiceUnavailableError,
   HyperIdTokenExpiredError,
   HyperIdTokenInvalidError,
-} from './hyperid.errors.js';
+} from './errors/hyperid.errors.js';
+import type { HyperIdCircuitState } from './client/hyperid.resilience.js';
 import { HyperIdResult } from './hyperid-result.enum.js';
 
 /**
@@ -164,6 +165,6 @@ export function recordCacheLookup(result: CacheLookupResult): void {
 }
 
 /** Counts one change of the circuit breaker's state. */
-export function recordCircuitStateChange(state: 'closed' | 'open' | 'half-open'): void {
+export function recordCircuitStateChange(state: Exclude<HyperIdCircuitState, 'disabled'>): void {
   if (otel) currentInstruments(otel).circuitChanges.add(1, { 'hyperid.circuit_breaker.state': state });
 }

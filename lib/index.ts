@@ -2,11 +2,13 @@
 
 export { HyperIdModule } from './hyperid.module.js';
 export type { HyperIdModuleExtras, HyperIdOptionsFactory } from './hyperid.module-definition.js';
+export type { ResolvedHyperIdOptions } from './hyperid.options.js';
 export type {
   CachedTwoFactorTypes,
   HyperIdCacheOptions,
   HyperIdCircuitBreakerOptions,
   HyperIdModuleOptions,
+  HyperIdSkipIf,
   HyperIdStepUpOptions,
   HyperIdTokenExtractor,
   TwoFactorCacheStore,
@@ -20,22 +22,20 @@ export {
 
 export { TwoFactorService } from './two-factor.service.js';
 export { TwoFactorTypesResponseDto } from './dto/index.js';
+export { HyperIdClient } from './client/hyperid.client.js';
+export type { HyperIdCircuitState } from './client/hyperid.resilience.js';
 
 export { TwoFactorGuard } from './two-factor.guard.js';
+export type { HttpExchange } from './hyperid.context.js';
 export { RequireTwoFactor, SkipTwoFactor } from './require-two-factor.decorator.js';
-export { TwoFactorTypes } from './two-factor-types.decorator.js';
-export type { TwoFactorRequirement, TwoFactorRequirementOptions } from './two-factor.metadata.js';
-export {
-  TwoFactorRequiredException,
-  TwoFactorStepUpRequiredException,
-  type TwoFactorRequiredBody,
-} from './two-factor.exceptions.js';
+export { TwoFactorTypes, VerifiedTwoFactorTypes } from './verified-two-factor-types.decorator.js';
+export type {
+  TwoFactorMode,
+  TwoFactorRequirement,
+  TwoFactorRequirementOptions,
+} from './two-factor.metadata.js';
 
-export {
-  HyperIdHealthIndicator,
-  type HyperIdCircuitState,
-  type HyperIdHealthIndicatorResult,
-} from './hyperid.health.js';
+export { HyperIdHealthIndicator, type HyperIdHealthIndicatorResult } from './hyperid.health.js';
 
 export { TwoFactorType } from './two-factor-type.enum.js';
 export { HyperIdResult } from './hyperid-result.enum.js';
@@ -44,10 +44,16 @@ export {
   HyperIdBusyError,
   HyperIdCircuitOpenError,
   HyperIdError,
+  HyperIdExceptionFilter,
   HyperIdInvalidRequestError,
   HyperIdRateLimitedError,
   HyperIdServiceUnavailableError,
   HyperIdTokenExpiredError,
   HyperIdTokenInvalidError,
   HyperIdUpstreamError,
-} from './hyperid.errors.js';
+  TwoFactorRequiredException,
+  TwoFactorStepUpRequiredException,
+  toHttpException,
+  type SetHeader,
+  type TwoFactorRequiredBody,
+} from './errors/index.js';

@@ -1,3 +1,4 @@
+import { VERIFIED_TWO_FACTOR_TYPES, PENDING_TWO_FACTOR_LOOKUP } from './hyperid.constants.js';
 import 'reflect-metadata';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import {
@@ -13,12 +14,15 @@ import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { HyperIdResult } from './hyperid-result.enum.js';
-import { PENDING_TWO_FACTOR_LOOKUP, VERIFIED_TWO_FACTOR_TYPES } from './hyperid.context.js';
+
 import { HyperIdModule } from './hyperid.module.js';
 import type { HyperIdModuleOptions } from './interfaces/hyperid-module-options.interface.js';
 import { RequireTwoFactor, SkipTwoFactor } from './require-two-factor.decorator.js';
 import { FakeHyperIdServer } from './testing/index.js';
-import { TwoFactorRequiredException, TwoFactorStepUpRequiredException } from './two-factor.exceptions.js';
+import {
+  TwoFactorRequiredException,
+  TwoFactorStepUpRequiredException,
+} from './errors/two-factor.exceptions.js';
 import { TwoFactorGuard } from './two-factor.guard.js';
 import { TwoFactorService } from './two-factor.service.js';
 import type { ResolvedHyperIdOptions } from './hyperid.options.js';
@@ -384,10 +388,14 @@ describe('TwoFactorGuard', () => {
         expect(fake.calls()).toBe(0);
       });
 
-      it('reads HTTP requests itself, not through the extractor', async () => {
+      it('reads HTTP requests through the extractor too, not the Authorization header', async () => {
         answer = NONE;
-        await expect(activate(extracting, http('methodRule'))).resolves.toBe(true);
-        expect(seen).toEqual([]);
+        const req = request(`Bearer ${GOOD}`);
+        const error = await refusal(activate(extracting, http('methodRule', req)));
+        expect(error).toBeInstanceOf(TwoFactorRequiredException);
+        expect(seen).toHaveLength(1);
+        expect(fake.calls(NONE)).toBe(1);
+        expect(fake.calls(GOOD)).toBe(0);
       });
     });
   });

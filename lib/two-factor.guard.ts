@@ -8,29 +8,30 @@ import {
   type ExecutionContext,
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
-import { isWellFormedAccessToken, readBearerCredentials, type BearerCredentials } from './bearer-token.js';
-import { HYPERID_RESOLVED_OPTIONS, LOGGER_CONTEXT } from './hyperid.constants.js';
+import { bearerTokenOf, credentialsOf } from './bearer-token.js';
+import { HYPERID_RESOLVED_OPTIONS, LOGGER_CONTEXT, VERIFIED_TWO_FACTOR_TYPES } from './hyperid.constants.js';
 import type { TwoFactorAnswer } from './cache/two-factor.cache.js';
-import {
-  VERIFIED_TWO_FACTOR_TYPES,
-  httpExchangeOf,
-  rememberPending,
-  reusableAnswer,
-  type HttpExchange,
-} from './hyperid.context.js';
-import { lookupFailureException, credentialsException } from './hyperid.http-errors.js';
+import { httpExchangeOf, rememberPending, reusableAnswer, type HttpExchange } from './hyperid.context.js';
+import { credentialsException, toHttpException } from './errors/http-exceptions.js';
 import type { ResolvedHyperIdOptions } from './hyperid.options.js';
-import { TwoFactorRequiredException, TwoFactorStepUpRequiredException } from './two-factor.exceptions.js';
+import {
+  TwoFactorRequiredException,
+  TwoFactorStepUpRequiredException,
+} from './errors/two-factor.exceptions.js';
 import { TwoFactorMetadata, type TwoFactorRequirement } from './two-factor.metadata.js';
 import { TwoFactorService } from './two-factor.service.js';
 import type { TwoFactorType } from './two-factor-type.enum.js';
-import { bearerChallenge } from './www-authenticate.js';
+import { bearerChallenge } from './errors/www-authenticate.js';
 
 /**
  * Enforces `@RequireTwoFactor()` requirements: reads the bearer token, asks `TwoFactorService`
  * for the user's 2FA methods, and answers per RFC 6750 when that fails. Applied by
  * `@RequireTwoFactor()` itself; also usable with `@UseGuards()` or as `APP_GUARD` (a request is
  * evaluated once either way). Routes without a requirement pass without calling HyperID.
+ *
+ * Extend it to change how it reads the token ({@link getToken}), when it skips the check
+ * ({@link shouldSkip}) or how it answers ({@link toHttpException}, {@link throwTwoFactorRequired});
+ * the first two are also options (`tokenExtractor`, `skipIf`). See the README's "Guard hooks".
  */
 @Injectable()
 export class TwoFactorGuard implements CanActivate {
@@ -50,17 +51,108 @@ export class TwoFactorGuard implements CanActivate {
         context.getClass(),
       ]);
       if (!requirement) return true;
-
-      const exchange = this.getExchange(context);
-      const answer = this.answerFor(context, exchange);
-      // A cache hit is answered without a promise: the check costs a few microseconds.
-      return answer instanceof Promise
-        ? answer.then((resolved) => this.enforce(context, requirement, exchange, resolved))
-        : this.enforce(context, requirement, exchange, answer);
+      const skip = this.shouldSkip(context);
+      if (skip === true) return true;
+      if (skip instanceof Promise) {
+        return skip.then(
+          (skipped) => skipped || this.check(context, requirement),
+          (error: unknown) => this.check(context, requirement, error),
+        );
+      }
+      return this.check(context, requirement);
     } catch (error) {
       // Refusals always arrive as a rejected promise, whether or not HyperID was asked.
       return Promise.reject(error instanceof Error ? error : new Error('2FA check failed'));
     }
+  }
+
+  /**
+   * Whether to let this request through without a check, though its route has a requirement.
+   * Default: the `skipIf` option's answer, else false. A hook that throws or rejects does not
+   * skip: the requirement applies (fail closed) and the error is logged.
+   */
+  protected shouldSkip(context: ExecutionContext): boolean | Promise<boolean> {
+    return this.options.skipIf?.(context) ?? false;
+  }
+
+  /**
+   * The bearer token of the request, unchecked: undefined when it carries none (answered 401
+   * with a bare challenge); a string that is not RFC 6750 `b64token` syntax is answered 400.
+   * Default: the `tokenExtractor` option when set (in every context, HTTP included); else the
+   * `Authorization: Bearer` header of an HTTP or GraphQL request. Any other context is refused
+   * (403), never passed.
+   */
+  protected getToken(context: ExecutionContext): string | undefined {
+    const { tokenExtractor } = this.options;
+    if (tokenExtractor) {
+      const token = tokenExtractor(context);
+      return token === '' ? undefined : token;
+    }
+    const exchange = this.getExchange(context);
+    if (!exchange) {
+      this.logger.error(
+        `@RequireTwoFactor() on a "${context.getType()}" handler needs the tokenExtractor option; refusing`,
+      );
+      throw new ForbiddenException('Two-factor authentication cannot be verified in this context');
+    }
+    return bearerTokenOf(exchange.request.headers?.authorization);
+  }
+
+  /**
+   * The request and response behind `context` for HTTP and GraphQL (Apollo, Mercurius);
+   * undefined for any other context.
+   */
+  protected getExchange(context: ExecutionContext): HttpExchange | undefined {
+    return httpExchangeOf(context);
+  }
+
+  /**
+   * The HTTP answer to a failed lookup (`error` is usually a `HyperIdError`): by default the
+   * package's `toHttpException()`, with its `WWW-Authenticate` / `Retry-After` headers set on the
+   * response. Whatever an override returns is thrown: the request is refused either way.
+   */
+  protected toHttpException(error: unknown, context: ExecutionContext): HttpException {
+    const response = this.getExchange(context)?.response;
+    return toHttpException(error, (name, value) => this.setHeader(response, name, value));
+  }
+
+  /**
+   * Throws the answer to a user who lacks required 2FA methods: 403 with `required`/`missing`, or
+   * 401 with an RFC 9470 step-up challenge when the `stepUp` option is set. Override to answer
+   * otherwise; an override that returns instead of throwing is answered 403 all the same.
+   */
+  protected throwTwoFactorRequired(
+    context: ExecutionContext,
+    requirement: TwoFactorRequirement,
+    missing: readonly TwoFactorType[],
+  ): never {
+    const { stepUp } = this.options;
+    if (!stepUp) throw new TwoFactorRequiredException(requirement.mode, requirement.types, missing);
+    const params: Record<string, string> = {
+      error: 'insufficient_user_authentication',
+      error_description: 'Two-factor authentication with the required methods is needed',
+    };
+    if (stepUp.acrValues !== undefined) params.acr_values = stepUp.acrValues;
+    if (stepUp.maxAgeSeconds !== undefined) params.max_age = String(stepUp.maxAgeSeconds);
+    this.setHeader(this.getExchange(context)?.response, 'WWW-Authenticate', bearerChallenge(params));
+    throw new TwoFactorStepUpRequiredException(requirement.mode, requirement.types, missing);
+  }
+
+  /** Looks the caller up and enforces `requirement`; `skipFailure` is a failed skip decision. */
+  private check(
+    context: ExecutionContext,
+    requirement: TwoFactorRequirement,
+    skipFailure?: unknown,
+  ): boolean | Promise<boolean> {
+    if (skipFailure !== undefined) {
+      const reason = skipFailure instanceof Error ? skipFailure.message : 'unknown error';
+      this.logger.error(`2FA skip decision failed; applying the requirement: ${reason}`);
+    }
+    const exchange = this.getExchange(context);
+    const answer = this.answerFor(context, exchange);
+    return answer instanceof Promise
+      ? answer.then((resolved) => this.enforce(context, requirement, exchange, resolved))
+      : this.enforce(context, requirement, exchange, answer);
   }
 
   private enforce(
@@ -84,42 +176,6 @@ export class TwoFactorGuard implements CanActivate {
   }
 
   /**
-   * The request and response behind `context`: HTTP and GraphQL are read here; other contexts
-   * need the `tokenExtractor` option and are refused without it, never passed.
-   */
-  protected getExchange(context: ExecutionContext): HttpExchange | undefined {
-    const exchange = httpExchangeOf(context);
-    if (!exchange && !this.options.tokenExtractor) {
-      this.logger.error(
-        `@RequireTwoFactor() on a "${context.getType()}" handler needs the tokenExtractor option; refusing`,
-      );
-      throw new ForbiddenException('Two-factor authentication cannot be verified in this context');
-    }
-    return exchange;
-  }
-
-  /**
-   * Throws the answer to a user who lacks required 2FA methods: 403 with `required`/`missing`, or
-   * 401 with an RFC 9470 step-up challenge when the `stepUp` option is set. Override to answer otherwise.
-   */
-  protected throwTwoFactorRequired(
-    context: ExecutionContext,
-    requirement: TwoFactorRequirement,
-    missing: readonly TwoFactorType[],
-  ): never {
-    const { stepUp } = this.options;
-    if (!stepUp) throw new TwoFactorRequiredException(requirement.mode, requirement.types, missing);
-    const params: Record<string, string> = {
-      error: 'insufficient_user_authentication',
-      error_description: 'Two-factor authentication with the required methods is needed',
-    };
-    if (stepUp.acrValues !== undefined) params.acr_values = stepUp.acrValues;
-    if (stepUp.maxAgeSeconds !== undefined) params.max_age = String(stepUp.maxAgeSeconds);
-    this.setHeader(httpExchangeOf(context)?.response, 'WWW-Authenticate', bearerChallenge(params));
-    throw new TwoFactorStepUpRequiredException(requirement.mode, requirement.types, missing);
-  }
-
-  /**
    * One HyperID lookup per request: an answer verified earlier in this request (the guard applied
    * both globally and by the decorator, or the passport strategy) is reused, and so is a lookup
    * still in flight (the guarded fields of one GraphQL operation run at the same time) — but only
@@ -129,9 +185,9 @@ export class TwoFactorGuard implements CanActivate {
     context: ExecutionContext,
     exchange: HttpExchange | undefined,
   ): TwoFactorAnswer | Promise<TwoFactorAnswer> {
-    const credentials = this.readCredentials(context, exchange);
-    const response = exchange?.response;
+    const credentials = credentialsOf(this.getToken(context));
     if (credentials.kind !== 'token') {
+      const response = exchange?.response;
       throw credentialsException(credentials.kind, (name, value) => this.setHeader(response, name, value));
     }
     const request = exchange?.request;
@@ -141,22 +197,10 @@ export class TwoFactorGuard implements CanActivate {
     const answer = this.twoFactorService.resolve(credentials.token);
     if (!(answer instanceof Promise)) return answer;
     const lookup = answer.catch((error: unknown) => {
-      throw this.toHttpException(error, response);
+      throw this.toHttpException(error, context);
     });
     if (request) rememberPending(request, this.twoFactorService.keyOf(credentials.token), lookup);
     return lookup;
-  }
-
-  private readCredentials(context: ExecutionContext, exchange: HttpExchange | undefined): BearerCredentials {
-    if (exchange) return readBearerCredentials(exchange.request.headers?.authorization);
-    const token = this.options.tokenExtractor?.(context);
-    if (token === undefined || token === '') return { kind: 'missing' };
-    return isWellFormedAccessToken(token) ? { kind: 'token', token } : { kind: 'malformed' };
-  }
-
-  /** Lookup failures become HTTP answers in one place, shared with the passport strategy. */
-  private toHttpException(error: unknown, response: unknown): HttpException {
-    return lookupFailureException(error, (name, value) => this.setHeader(response, name, value), this.logger);
   }
 
   private setHeader(response: unknown, name: string, value: string): void {

@@ -1,10 +1,13 @@
 import { Reflector } from '@nestjs/core';
 import type { TwoFactorType } from './two-factor-type.enum.js';
 
+/** `'all'`: every type a requirement names is needed; `'any'`: one of them is enough. */
+export type TwoFactorMode = 'all' | 'any';
+
 /** A requirement in its normal form: the types it names and whether all or any are needed. */
 export interface TwoFactorRequirement {
   /** `'all'`: every type in `types`; `'any'`: at least one of them. */
-  mode: 'all' | 'any';
+  mode: TwoFactorMode;
   /** The types the requirement names. */
   types: readonly TwoFactorType[];
 }

@@ -10,7 +10,7 @@ import {
   HyperIdServiceUnavailableError,
   HyperIdTokenExpiredError,
   HyperIdTokenInvalidError,
-} from './hyperid.errors.js';
+} from './errors/hyperid.errors.js';
 import { HyperIdResult } from './hyperid-result.enum.js';
 import { HyperIdModule } from './hyperid.module.js';
 import type { HyperIdModuleOptions } from './interfaces/hyperid-module-options.interface.js';

@@ -4,9 +4,9 @@ import { readJwtExpiry } from './cache/jwt-expiry.js';
 import { CacheKeys } from './cache/token-digest.js';
 import { TwoFactorCache, type TwoFactorAnswer } from './cache/two-factor.cache.js';
 import { TwoFactorTypesResponseDto } from './dto/two-factor-types-response.dto.js';
-import { HyperIdClient } from './hyperid.client.js';
+import { HyperIdClient } from './client/hyperid.client.js';
 import { DEFAULTS, HYPERID_RESOLVED_OPTIONS } from './hyperid.constants.js';
-import { HyperIdTokenExpiredError, HyperIdTokenInvalidError } from './hyperid.errors.js';
+import { HyperIdTokenExpiredError, HyperIdTokenInvalidError } from './errors/hyperid.errors.js';
 import { HyperIdResult } from './hyperid-result.enum.js';
 import type { ResolvedHyperIdOptions } from './hyperid.options.js';
 

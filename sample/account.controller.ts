@@ -1,24 +1,10 @@
+import { Controller, Delete, Get, Headers, Post, UnauthorizedException, UseFilters } from '@nestjs/common';
 import {
-  BadGatewayException,
-  Controller,
-  Delete,
-  ForbiddenException,
-  Get,
-  Headers,
-  HttpException,
-  Post,
-  ServiceUnavailableException,
-  UnauthorizedException,
-} from '@nestjs/common';
-import {
-  HyperIdAccessDeniedError,
-  HyperIdServiceUnavailableError,
-  HyperIdTokenExpiredError,
-  HyperIdTokenInvalidError,
+  HyperIdExceptionFilter,
   RequireTwoFactor,
   TwoFactorService,
   TwoFactorType,
-  TwoFactorTypes,
+  VerifiedTwoFactorTypes,
   type TwoFactorTypesResponseDto,
 } from 'nestjs-hyperid';
 
@@ -35,7 +21,7 @@ export class AccountController {
   /** At least one 2FA method enabled. */
   @Get('account')
   @RequireTwoFactor()
-  getAccount(@TwoFactorTypes() types: TwoFactorType[]) {
+  getAccount(@VerifiedTwoFactorTypes() types: TwoFactorType[]) {
     return { account: 'demo', twoFactorTypes: types };
   }
 
@@ -55,25 +41,14 @@ export class AccountController {
 
   /**
    * The caller's 2FA methods, straight from `TwoFactorService` (no requirement, so a user without
-   * any method gets `[]`). Shows how to map the service's errors when not using the guard.
+   * any method gets `[]`). `HyperIdExceptionFilter` answers the service's errors as the guard
+   * would, `WWW-Authenticate` and `Retry-After` included.
    */
   @Get('me/2fa')
+  @UseFilters(HyperIdExceptionFilter)
   async getMyTwoFactor(@Headers('authorization') authorization?: string): Promise<TwoFactorTypesResponseDto> {
     const token = /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];
     if (!token) throw new UnauthorizedException('A bearer token is required');
-    try {
-      return await this.twoFactor.getAvailableTypes(token);
-    } catch (error) {
-      throw toHttpException(error);
-    }
+    return this.twoFactor.getAvailableTypes(token);
   }
-}
-
-function toHttpException(error: unknown): HttpException {
-  if (error instanceof HyperIdTokenInvalidError || error instanceof HyperIdTokenExpiredError) {
-    return new UnauthorizedException(error.message);
-  }
-  if (error instanceof HyperIdAccessDeniedError) return new ForbiddenException(error.message);
-  if (error instanceof HyperIdServiceUnavailableError) return new ServiceUnavailableException(error.message);
-  return new BadGatewayException('HyperID gave an unexpected answer');
 }

@@ -10,7 +10,7 @@ import {
   HyperIdTokenExpiredError,
   HyperIdTokenInvalidError,
   HyperIdUpstreamError,
-} from '../hyperid.errors.js';
+} from '../errors/hyperid.errors.js';
 import type {
   CachedTwoFactorTypes,
   TwoFactorCacheStore,

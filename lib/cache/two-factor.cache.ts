@@ -1,7 +1,7 @@
 import { Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
 import { LOGGER_CONTEXT, MAX_AUTH_TYPES } from '../hyperid.constants.js';
-import { type HyperIdError, isTokenRefusal } from '../hyperid.errors.js';
+import { type HyperIdError, isTokenRefusal } from '../errors/hyperid.errors.js';
 import type { ResolvedHyperIdOptions } from '../hyperid.options.js';
 import { recordCacheLookup } from '../hyperid.telemetry.js';
 import type {

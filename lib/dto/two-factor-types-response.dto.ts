@@ -1,3 +1,4 @@
+import { MAX_AUTH_TYPES } from '../hyperid.constants.js';
 import { ArrayMaxSize, IsArray, IsIn, IsInt } from 'class-validator';
 import { HyperIdResult } from '../hyperid-result.enum.js';
 import { TwoFactorType } from '../two-factor-type.enum.js';
@@ -18,7 +19,7 @@ export class TwoFactorTypesResponseDto {
    * (forward compatible); they never satisfy a requirement.
    */
   @IsArray()
-  @ArrayMaxSize(256)
+  @ArrayMaxSize(MAX_AUTH_TYPES)
   @IsInt({ each: true })
   auth_types!: TwoFactorType[];
 }

@@ -49,10 +49,18 @@ export interface HyperIdStepUpOptions {
 }
 
 /**
- * Reads the bearer token of a request in a context the guard cannot read itself (WebSocket,
- * microservices). Returns the token alone (no `Bearer ` prefix), or undefined when there is none.
+ * Reads the bearer token of a request: returns the token alone (no `Bearer ` prefix), or
+ * undefined (or `''`) when there is none. Used in every context when set — HTTP included, e.g. for
+ * a token kept in a cookie — and required in contexts the guard cannot read itself (WebSocket,
+ * microservices).
  */
 export type HyperIdTokenExtractor = (context: ExecutionContext) => string | undefined;
+
+/**
+ * Decides that a request skips its 2FA check (e.g. an internal health probe). True skips; a
+ * throw or rejection applies the requirement (fail closed).
+ */
+export type HyperIdSkipIf = (context: ExecutionContext) => boolean | Promise<boolean>;
 
 /** Options of `HyperIdModule.forRoot()` / `forRootAsync()`. */
 export interface HyperIdModuleOptions {
@@ -92,8 +100,14 @@ export interface HyperIdModuleOptions {
    */
   stepUp?: false | HyperIdStepUpOptions;
   /**
-   * Token extraction for contexts other than HTTP and GraphQL. Without it, a guarded handler in
-   * such a context is refused (fail closed). Default: none.
+   * Reads the token in every context instead of the `Authorization: Bearer` header. Needed for
+   * contexts other than HTTP and GraphQL: without it, a guarded handler there is refused (fail
+   * closed). Default: none. The guard's `getToken()` hook does the same in a subclass.
    */
   tokenExtractor?: HyperIdTokenExtractor;
+  /**
+   * Lets some requests of guarded routes through without a check. Default: none. The guard's
+   * `shouldSkip()` hook does the same in a subclass.
+   */
+  skipIf?: HyperIdSkipIf;
 }

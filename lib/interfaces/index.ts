@@ -2,6 +2,7 @@ export type {
   HyperIdCacheOptions,
   HyperIdCircuitBreakerOptions,
   HyperIdModuleOptions,
+  HyperIdSkipIf,
   HyperIdStepUpOptions,
   HyperIdTokenExtractor,
 } from './hyperid-module-options.interface.js';

@@ -1,7 +1,7 @@
 import { Injectable, Optional, type ExecutionContext } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { AuthGuard, AuthModuleOptions } from '@nestjs/passport';
-import { PENDING_HEADERS } from './hyperid-bearer.strategy.js';
+import { PENDING_HEADERS } from '../hyperid.constants.js';
 
 /**
  * `AuthGuard('hyperid')` that also sends the `WWW-Authenticate` / `Retry-After` headers of the

@@ -1,10 +1,10 @@
-import { Injectable, Logger } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import { PassportStrategy } from '@nestjs/passport';
 import { Strategy } from 'passport-http-bearer';
 import { readBearerCredentials } from '../bearer-token.js';
-import { AUTH_REALM, LOGGER_CONTEXT } from '../hyperid.constants.js';
-import { VERIFIED_TWO_FACTOR_TYPES, reusableAnswer } from '../hyperid.context.js';
-import { lookupFailureException, credentialsException, type SetHeader } from '../hyperid.http-errors.js';
+import { AUTH_REALM, PENDING_HEADERS, VERIFIED_TWO_FACTOR_TYPES } from '../hyperid.constants.js';
+import { reusableAnswer } from '../hyperid.context.js';
+import { credentialsException, toHttpException, type SetHeader } from '../errors/http-exceptions.js';
 import type { TwoFactorType } from '../two-factor-type.enum.js';
 import { TwoFactorService } from '../two-factor.service.js';
 
@@ -34,9 +34,6 @@ type PassportRequest = {
   headers?: Record<string, unknown>;
   res?: { setHeader?: (name: string, value: string) => unknown; headersSent?: boolean };
 } & Record<PropertyKey, unknown>;
-
-/** Where the strategy leaves the headers of its error answers, for {@link HyperIdAuthGuard} to send. */
-export const PENDING_HEADERS = Symbol('hyperid:pending-headers');
 
 /**
  * Sets a header of the error answer: at once on Express (`req.res`), and recorded on the request
@@ -72,8 +69,6 @@ interface AuthenticatingStrategy {
  */
 @Injectable()
 export class HyperIdBearerStrategy extends PassportStrategy(Strategy, 'hyperid') {
-  private readonly logger = new Logger(LOGGER_CONTEXT);
-
   constructor(private readonly twoFactorService: TwoFactorService) {
     super({ passReqToCallback: true, realm: AUTH_REALM });
   }
@@ -95,7 +90,7 @@ export class HyperIdBearerStrategy extends PassportStrategy(Strategy, 'hyperid')
 
   /**
    * Looks up the 2FA methods of `token`'s user (or reuses those `TwoFactorGuard` verified earlier
-   * in this request) and records them on the request for `@TwoFactorTypes()` and the guard.
+   * in this request) and records them on the request for `@VerifiedTwoFactorTypes()` and the guard.
    *
    * @throws HttpException the answer to a failed lookup, the same as `TwoFactorGuard`'s.
    */
@@ -108,7 +103,7 @@ export class HyperIdBearerStrategy extends PassportStrategy(Strategy, 'hyperid')
       req[VERIFIED_TWO_FACTOR_TYPES] = answer;
       return passportUser(token, answer.authTypes);
     } catch (error) {
-      throw lookupFailureException(error, headerSetterFor(req), this.logger);
+      throw toHttpException(error, headerSetterFor(req));
     }
   }
 }

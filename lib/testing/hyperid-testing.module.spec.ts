@@ -5,18 +5,19 @@ import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { HyperIdModule } from '../hyperid.module.js';
 import { HyperIdResult } from '../hyperid-result.enum.js';
-import { HyperIdTokenExpiredError, HyperIdTokenInvalidError } from '../hyperid.errors.js';
+import { HyperIdTokenExpiredError, HyperIdTokenInvalidError } from '../errors/hyperid.errors.js';
 import { RequireTwoFactor } from '../require-two-factor.decorator.js';
 import { TwoFactorType } from '../two-factor-type.enum.js';
-import { TwoFactorTypes } from '../two-factor-types.decorator.js';
+import { VerifiedTwoFactorTypes } from '../verified-two-factor-types.decorator.js';
 import { TwoFactorService } from '../two-factor.service.js';
-import { HyperIdTestingController, HyperIdTestingModule } from './hyperid-testing.module.js';
+import { HyperIdTestingModule } from './hyperid-testing.module.js';
+import { HyperIdTestingController } from './in-memory-hyperid.client.js';
 
 @Controller()
 class AccountController {
   @Get('totp')
   @RequireTwoFactor(TwoFactorType.Totp)
-  totp(@TwoFactorTypes() types: TwoFactorType[]) {
+  totp(@VerifiedTwoFactorTypes() types: TwoFactorType[]) {
     return { types };
   }
 }

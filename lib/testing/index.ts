@@ -6,9 +6,9 @@ export {
   type FakeHyperIdServerOptions,
   type FakeTokenAnswer,
 } from './fake-hyperid.server.js';
+export { HyperIdTestingModule, type HyperIdTestingModuleOptions } from './hyperid-testing.module.js';
 export {
   HyperIdTestingController,
-  HyperIdTestingModule,
+  InMemoryHyperIdClient,
   type HyperIdTestingAnswer,
-  type HyperIdTestingModuleOptions,
-} from './hyperid-testing.module.js';
+} from './in-memory-hyperid.client.js';

@@ -1,5 +1,5 @@
-import { DEFAULTS } from './hyperid.constants.js';
-import { HyperIdResult } from './hyperid-result.enum.js';
+import { DEFAULTS } from '../hyperid.constants.js';
+import { HyperIdResult } from '../hyperid-result.enum.js';
 
 /**
  * Base class of every failure `TwoFactorService` reports. Messages never contain the access token.

@@ -1,9 +1,9 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Test } from '@nestjs/testing';
-import { FakeHyperIdServer } from './testing/index.js';
+import { FakeHyperIdServer } from '../testing/index.js';
 import { HyperIdClient } from './hyperid.client.js';
-import { DEFAULTS } from './hyperid.constants.js';
+import { DEFAULTS } from '../hyperid.constants.js';
 import {
   HyperIdAccessDeniedError,
   HyperIdBusyError,
@@ -17,9 +17,9 @@ import {
   HyperIdUpstreamError,
   isTokenRefusal,
   isTransientFailure,
-} from './hyperid.errors.js';
-import { HyperIdResult } from './hyperid-result.enum.js';
-import { HyperIdModule } from './hyperid.module.js';
+} from '../errors/hyperid.errors.js';
+import { HyperIdResult } from '../hyperid-result.enum.js';
+import { HyperIdModule } from '../hyperid.module.js';
 import { HyperIdResiliencePolicy } from './hyperid.resilience.js';
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -558,7 +558,7 @@ describe('circuit breaker through HyperIdClient and a fake HyperID', () => {
       await expect(client.fetchTwoFactorTypes(TOKEN)).rejects.toBeInstanceOf(HyperIdServiceUnavailableError);
     }
     expect(fake.calls()).toBe(2);
-    expect(client.policy.circuitState).toBe('open');
+    expect(client.circuitState).toBe('open');
 
     const fast = await failure(client.fetchTwoFactorTypes(TOKEN));
     expect(fast).toBeInstanceOf(HyperIdCircuitOpenError);
@@ -570,7 +570,7 @@ describe('circuit breaker through HyperIdClient and a fake HyperID', () => {
     const answer = await client.fetchTwoFactorTypes(TOKEN);
     expect(answer.auth_types).toEqual([0]);
     expect(fake.calls()).toBe(3);
-    expect(client.policy.circuitState).toBe('closed');
+    expect(client.circuitState).toBe('closed');
   });
 
   it('never opens on 429s or on refusals of the token', async () => {
@@ -588,7 +588,7 @@ describe('circuit breaker through HyperIdClient and a fake HyperID', () => {
       );
     }
     expect(fake.calls()).toBe(10);
-    expect(client.policy.circuitState).toBe('closed');
+    expect(client.circuitState).toBe('closed');
   });
 
   describe('lookups that run out of time', () => {

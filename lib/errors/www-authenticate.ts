@@ -1,4 +1,4 @@
-import { AUTH_REALM } from './hyperid.constants.js';
+import { AUTH_REALM } from '../hyperid.constants.js';
 
 /**
  * An RFC 7235 quoted-string: backslash and double quote escaped, control and non-ASCII

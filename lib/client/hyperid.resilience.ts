@@ -16,14 +16,14 @@ import {
   type RetryPolicy,
   type TimeoutPolicy,
 } from 'cockatiel';
-import { DEFAULTS } from './hyperid.constants.js';
+import { DEFAULTS } from '../hyperid.constants.js';
 import {
   HyperIdBusyError,
   HyperIdCircuitOpenError,
   HyperIdServiceUnavailableError,
   isTransientFailure,
-} from './hyperid.errors.js';
-import type { ResolvedHyperIdOptions } from './hyperid.options.js';
+} from '../errors/hyperid.errors.js';
+import type { ResolvedHyperIdOptions } from '../hyperid.options.js';
 
 /** The breaker's state: `'disabled'` when the module runs without one. */
 export type HyperIdCircuitState = 'closed' | 'open' | 'half-open' | 'disabled';

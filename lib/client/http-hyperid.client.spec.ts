@@ -1,11 +1,12 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { Logger, type LoggerService } from '@nestjs/common';
+import type { LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import fc from 'fast-check';
-import { TwoFactorTypesResponseDto } from './dto/two-factor-types-response.dto.js';
-import { errorForResult, HyperIdClient, parseTwoFactorAnswer, retryAfterSeconds } from './hyperid.client.js';
-import { DEFAULTS, MAX_RESPONSE_BYTES } from './hyperid.constants.js';
+import { TwoFactorTypesResponseDto } from '../dto/two-factor-types-response.dto.js';
+import { HyperIdClient } from './hyperid.client.js';
+import { errorForResult, parseTwoFactorAnswer, retryAfterSeconds } from './two-factor-answer.parser.js';
+import { DEFAULTS, MAX_RESPONSE_BYTES } from '../hyperid.constants.js';
 import {
   HyperIdAccessDeniedError,
   HyperIdError,
@@ -15,12 +16,12 @@ import {
   HyperIdTokenExpiredError,
   HyperIdTokenInvalidError,
   HyperIdUpstreamError,
-} from './hyperid.errors.js';
-import { HyperIdResult } from './hyperid-result.enum.js';
-import { lookupFailureException } from './hyperid.http-errors.js';
-import { HyperIdModule } from './hyperid.module.js';
-import type { HyperIdModuleOptions } from './interfaces/hyperid-module-options.interface.js';
-import { FakeHyperIdServer, type FakeHyperIdFault } from './testing/index.js';
+} from '../errors/hyperid.errors.js';
+import { HyperIdResult } from '../hyperid-result.enum.js';
+import { toHttpException } from '../errors/http-exceptions.js';
+import { HyperIdModule } from '../hyperid.module.js';
+import type { HyperIdModuleOptions } from '../interfaces/hyperid-module-options.interface.js';
+import { FakeHyperIdServer, type FakeHyperIdFault } from '../testing/index.js';
 
 const ERROR_CLASSES = [
   HyperIdTokenInvalidError,
@@ -65,8 +66,7 @@ const FAILURE_CODES = [
 ];
 
 /** The HTTP status the guard answers for `error`. */
-const httpStatusOf = (error: unknown) =>
-  lookupFailureException(error, () => undefined, new Logger('hyperid.client.spec')).getStatus();
+const httpStatusOf = (error: unknown) => toHttpException(error).getStatus();
 
 describe('errorForResult', () => {
   it.each(FAILURE_CODES)('maps $name to $errorClass.name, keeping the code', ({ result, errorClass }) => {
@@ -578,10 +578,10 @@ describe('HyperIdClient against a fake HyperID', () => {
         await expect(client.fetchTwoFactorTypes(TOKEN)).rejects.toBeInstanceOf(HyperIdRateLimitedError);
       }
       expect(fake.calls(TOKEN)).toBe(20);
-      expect(client.policy.circuitState).toBe('closed');
+      expect(client.circuitState).toBe('closed');
       fake.injectFault({ status: 503 }, TOKEN);
       await expect(client.fetchTwoFactorTypes(TOKEN)).rejects.toBeInstanceOf(HyperIdServiceUnavailableError);
-      expect(client.policy.circuitState).toBe('open');
+      expect(client.circuitState).toBe('open');
     });
   });
 
@@ -659,7 +659,7 @@ describe('HyperIdClient against a fake HyperID', () => {
         fake.injectFault(fault);
         for (let i = 0; i < 3; i += 1) await expect(client.probe()).rejects.toBeInstanceOf(errorClass);
         expect(fake.calls()).toBe(3);
-        expect(client.policy.circuitState).toBe('closed');
+        expect(client.circuitState).toBe('closed');
       },
     );
   });

@@ -3,11 +3,11 @@ import {
   BadRequestException,
   ForbiddenException,
   HttpException,
+  Logger,
   ServiceUnavailableException,
   UnauthorizedException,
-  type Logger,
 } from '@nestjs/common';
-import { REQUIRED_SCOPE } from './hyperid.constants.js';
+import { DEFAULTS, LOGGER_CONTEXT, REQUIRED_SCOPE } from '../hyperid.constants.js';
 import {
   HyperIdAccessDeniedError,
   HyperIdError,
@@ -20,11 +20,8 @@ import { bearerChallenge } from './www-authenticate.js';
 /** Sets one header of the answer being built (through the HTTP adapter, so any platform works). */
 export type SetHeader = (name: string, value: string) => void;
 
-/**
- * The answers of SPEC §3, shared by `TwoFactorGuard` and the passport strategy so that both
- * answer a failed lookup the same way. Each sets its headers through `setHeader` and returns the
- * exception to throw.
- */
+const noHeaders: SetHeader = () => undefined;
+const logger = new Logger(LOGGER_CONTEXT);
 
 /**
  * Credentials that cannot be looked up: no `Authorization` header or another scheme (401 with a
@@ -39,8 +36,17 @@ export function credentialsException(kind: 'missing' | 'malformed', setHeader: S
   return new BadRequestException('The Authorization header is not a well-formed bearer token');
 }
 
-/** The one place where lookup failures become HTTP answers. Anything unexpected fails closed (503). */
-export function lookupFailureException(error: unknown, setHeader: SetHeader, logger: Logger): HttpException {
+/**
+ * The HTTP answer for a failed HyperID lookup, as the README's status table gives it: 401
+ * `invalid_token` for an invalid or expired token, 403 `insufficient_scope` for access denied,
+ * 503 with `Retry-After` when HyperID is unavailable, 502 for anything HyperID got wrong.
+ * Anything that is not a `HyperIdError` fails closed as 503 (and is logged, without a token).
+ *
+ * `setHeader` receives the `WWW-Authenticate` / `Retry-After` headers of the answer; without it
+ * they are dropped. `TwoFactorGuard`, the passport strategy and `HyperIdExceptionFilter` all
+ * answer through this function, so a failure reads the same wherever it happens.
+ */
+export function toHttpException(error: unknown, setHeader: SetHeader = noHeaders): HttpException {
   if (error instanceof HyperIdTokenInvalidError || error instanceof HyperIdTokenExpiredError) {
     const description =
       error instanceof HyperIdTokenExpiredError
@@ -65,6 +71,6 @@ export function lookupFailureException(error: unknown, setHeader: SetHeader, log
   }
   // Not a lookup failure: a defect or a failing dependency. Fail closed, and say so.
   logger.error(`2FA check failed unexpectedly: ${error instanceof Error ? error.message : 'unknown error'}`);
-  setHeader('Retry-After', '1');
+  setHeader('Retry-After', String(DEFAULTS.retryAfterSeconds));
   return new ServiceUnavailableException('Two-factor authentication could not be verified; try again later');
 }

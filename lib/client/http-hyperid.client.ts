@@ -3,119 +3,26 @@ import { Agent as HttpsAgent } from 'node:https';
 import { HttpService } from '@nestjs/axios';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
 import { AxiosError, type AxiosResponse } from 'axios';
-import { plainToInstance } from 'class-transformer';
-import { validateSync } from 'class-validator';
 import { firstValueFrom } from 'rxjs';
-import { TwoFactorTypesResponseDto } from './dto/two-factor-types-response.dto.js';
+import { TwoFactorTypesResponseDto } from '../dto/two-factor-types-response.dto.js';
 import {
   HYPERID_RESOLVED_OPTIONS,
   LOGGER_CONTEXT,
   MAX_RESPONSE_BYTES,
   TWO_FACTOR_TYPES_PATH,
-} from './hyperid.constants.js';
+} from '../hyperid.constants.js';
 import {
-  HyperIdAccessDeniedError,
   HyperIdError,
   HyperIdInvalidRequestError,
-  HyperIdRateLimitedError,
   HyperIdServiceUnavailableError,
-  HyperIdTokenExpiredError,
-  HyperIdTokenInvalidError,
   HyperIdUpstreamError,
-} from './hyperid.errors.js';
-import { HyperIdResult } from './hyperid-result.enum.js';
-import type { ResolvedHyperIdOptions } from './hyperid.options.js';
-import { HyperIdResiliencePolicy } from './hyperid.resilience.js';
-import { recordCircuitStateChange, traceHyperIdCall } from './hyperid.telemetry.js';
-
-/** Longest `Retry-After` of a 429 passed on to clients, in seconds. */
-const MAX_RETRY_AFTER_SECONDS = 3600;
-
-/** RFC 9110 §5.6.7 IMF-fixdate, the date form senders generate: `Sun, 06 Nov 1994 08:49:37 GMT`. */
-const IMF_FIXDATE = /^[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT$/;
-
-/**
- * The seconds of a `Retry-After` header (RFC 9110 §10.2.3: delay-seconds or an IMF-fixdate), or
- * undefined when it is absent or unreadable. Bounded, so HyperID cannot make us say "next year".
- */
-export function retryAfterSeconds(value: unknown, now = Date.now()): number | undefined {
-  if (typeof value !== 'string') return undefined;
-  const text = value.trim();
-  let seconds: number;
-  if (/^\d+$/.test(text)) seconds = text.length > 9 ? MAX_RETRY_AFTER_SECONDS : Number(text);
-  else if (IMF_FIXDATE.test(text)) seconds = Math.ceil((Date.parse(text) - now) / 1000);
-  else return undefined;
-  if (!Number.isFinite(seconds)) return undefined;
-  return Math.min(MAX_RETRY_AFTER_SECONDS, Math.max(1, seconds));
-}
-
-/** Turns a non-zero `result` into the error the public API promises for it. */
-export function errorForResult(result: number): HyperIdError {
-  switch (result as HyperIdResult) {
-    case HyperIdResult.ServiceTemporarilyUnavailable:
-      return new HyperIdServiceUnavailableError('HyperID is temporarily unavailable', { result });
-    case HyperIdResult.InvalidParameters:
-      return new HyperIdInvalidRequestError();
-    case HyperIdResult.AccessDenied:
-      return new HyperIdAccessDeniedError();
-    case HyperIdResult.TokenExpired:
-      return new HyperIdTokenExpiredError('HyperID says the access token has expired', result);
-    case HyperIdResult.TokenInvalid:
-      return new HyperIdTokenInvalidError('HyperID rejected the access token as invalid', result);
-    default:
-      return new HyperIdUpstreamError(`HyperID answered an unknown result code ${result}`, result);
-  }
-}
-
-/**
- * Reads one HTTP answer of `POST /2fa/types/get` into a validated DTO, or the error it stands for.
- * Pure, so it can be tested on every shape of answer without a server. `retryAfter` is the
- * answer's `Retry-After` header, passed on with a 429.
- */
-export function parseTwoFactorAnswer(
-  status: number,
-  body: string,
-  retryAfter?: unknown,
-): TwoFactorTypesResponseDto {
-  if (status === 429) {
-    throw new HyperIdRateLimitedError('HyperID answered HTTP 429 (too many requests)', {
-      retryAfterSeconds: retryAfterSeconds(retryAfter),
-    });
-  }
-  if (status >= 500) {
-    throw new HyperIdServiceUnavailableError(`HyperID answered HTTP ${status}`);
-  }
-  if (status >= 300 && status < 400) {
-    throw new HyperIdUpstreamError(
-      `HyperID answered a redirect (HTTP ${status}); redirects are never followed`,
-    );
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    throw new HyperIdUpstreamError(`HyperID answered HTTP ${status} with a body that is not JSON`);
-  }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw new HyperIdUpstreamError('HyperID answered JSON that is not an object');
-  }
-  const { result, auth_types } = json as Record<string, unknown>;
-  if (typeof result !== 'number' || !Number.isInteger(result)) {
-    throw new HyperIdUpstreamError('HyperID answered without an integer "result"');
-  }
-  if ((result as HyperIdResult) !== HyperIdResult.Success) throw errorForResult(result);
-  if (status !== 200) {
-    throw new HyperIdUpstreamError(`HyperID answered HTTP ${status} with result 0`);
-  }
-  // Only the two known fields go through class-transformer: nothing else of the answer is kept.
-  const dto = plainToInstance(TwoFactorTypesResponseDto, { result, auth_types });
-  const problems = validateSync(dto, { forbidUnknownValues: true });
-  if (problems.length > 0) {
-    const fields = problems.map((problem) => problem.property).join(', ');
-    throw new HyperIdUpstreamError(`HyperID's answer failed validation (${fields})`);
-  }
-  return dto;
-}
+} from '../errors/hyperid.errors.js';
+import { HyperIdResult } from '../hyperid-result.enum.js';
+import type { ResolvedHyperIdOptions } from '../hyperid.options.js';
+import { HyperIdClient } from './hyperid.client.js';
+import { HyperIdResiliencePolicy, type HyperIdCircuitState } from './hyperid.resilience.js';
+import { parseTwoFactorAnswer } from './two-factor-answer.parser.js';
+import { recordCircuitStateChange, traceHyperIdCall } from '../hyperid.telemetry.js';
 
 /** Maps a transport failure (no HTTP answer to parse) to a `HyperIdError`. */
 function transportError(error: unknown): HyperIdError {
@@ -137,17 +44,18 @@ function transportError(error: unknown): HyperIdError {
  * the resilience policy, parsed and validated. Private to the package.
  */
 @Injectable()
-export class HyperIdClient implements OnModuleDestroy {
+export class HttpHyperIdClient extends HyperIdClient implements OnModuleDestroy {
   private readonly logger = new Logger(LOGGER_CONTEXT);
   private readonly endpoint: string;
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
-  readonly policy: HyperIdResiliencePolicy;
+  private readonly policy: HyperIdResiliencePolicy;
 
   constructor(
     private readonly http: HttpService,
     @Inject(HYPERID_RESOLVED_OPTIONS) private readonly options: ResolvedHyperIdOptions,
   ) {
+    super();
     this.endpoint = `${options.apiUrl.href.replace(/\/+$/, '')}${TWO_FACTOR_TYPES_PATH}`;
     const agentOptions = {
       keepAlive: true,
@@ -158,6 +66,10 @@ export class HyperIdClient implements OnModuleDestroy {
     this.httpsAgent = new HttpsAgent(agentOptions);
     this.policy = new HyperIdResiliencePolicy(options);
     this.policy.onCircuitStateChange(recordCircuitStateChange);
+  }
+
+  get circuitState(): HyperIdCircuitState {
+    return this.policy.circuitState;
   }
 
   /** Asks HyperID for the 2FA methods of the token's user. Throws a `HyperIdError` on any failure. */

@@ -1,5 +1,6 @@
 import { ForbiddenException, UnauthorizedException } from '@nestjs/common';
-import type { TwoFactorType } from './two-factor-type.enum.js';
+import type { TwoFactorMode } from '../two-factor.metadata.js';
+import type { TwoFactorType } from '../two-factor-type.enum.js';
 
 /** What the body of a missing 2FA requirement carries, beside Nest's usual fields. */
 export interface TwoFactorRequiredBody {
@@ -8,7 +9,7 @@ export interface TwoFactorRequiredBody {
   message: string;
   error: 'Forbidden' | 'Unauthorized';
   /** `'all'`: every type in `required` is needed; `'any'`: one of them is enough. */
-  mode: 'all' | 'any';
+  mode: TwoFactorMode;
   /** The types the route's requirement names. */
   required: TwoFactorType[];
   /** The required types the user has not enabled. */
@@ -22,7 +23,7 @@ export interface TwoFactorRequiredBody {
 export class TwoFactorRequiredException extends ForbiddenException {
   constructor(
     /** `'all'` or `'any'`, as the requirement says. */
-    readonly mode: 'all' | 'any',
+    readonly mode: TwoFactorMode,
     /** The types the route's requirement names. */
     readonly required: readonly TwoFactorType[],
     /** The required types the user has not enabled. */
@@ -38,7 +39,7 @@ export class TwoFactorRequiredException extends ForbiddenException {
  */
 export class TwoFactorStepUpRequiredException extends UnauthorizedException {
   constructor(
-    readonly mode: 'all' | 'any',
+    readonly mode: TwoFactorMode,
     readonly required: readonly TwoFactorType[],
     readonly missing: readonly TwoFactorType[],
   ) {
@@ -48,7 +49,7 @@ export class TwoFactorStepUpRequiredException extends UnauthorizedException {
 
 function requiredBody(
   statusCode: 401 | 403,
-  mode: 'all' | 'any',
+  mode: TwoFactorMode,
   required: readonly TwoFactorType[],
   missing: readonly TwoFactorType[],
 ): TwoFactorRequiredBody {
