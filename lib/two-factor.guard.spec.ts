@@ -1,4 +1,3 @@
-import { VERIFIED_TWO_FACTOR_TYPES, PENDING_TWO_FACTOR_LOOKUP } from './hyperid.constants.js';
 import 'reflect-metadata';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import {
@@ -6,37 +5,62 @@ import {
   BadRequestException,
   ForbiddenException,
   HttpException,
+  Injectable,
   ServiceUnavailableException,
   UnauthorizedException,
   type ExecutionContext,
+  type LoggerService,
+  type Type,
 } from '@nestjs/common';
-import { HttpAdapterHost, Reflector } from '@nestjs/core';
+import { HttpAdapterHost } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { Test, type TestingModule } from '@nestjs/testing';
-import { HyperIdResult } from './hyperid-result.enum.js';
-
-import { HyperIdModule } from './hyperid.module.js';
-import type { HyperIdModuleOptions } from './interfaces/hyperid-module-options.interface.js';
-import { RequireTwoFactor, SkipTwoFactor } from './require-two-factor.decorator.js';
-import { FakeHyperIdServer } from './testing/index.js';
+import { HyperIdClient } from './client/hyperid.client.js';
+import type { TwoFactorTypesResponseDto } from './dto/two-factor-types-response.dto.js';
+import {
+  HyperIdServiceUnavailableError,
+  HyperIdTokenInvalidError,
+  HyperIdUpstreamError,
+} from './errors/hyperid.errors.js';
 import {
   TwoFactorRequiredException,
   TwoFactorStepUpRequiredException,
 } from './errors/two-factor.exceptions.js';
+import { HyperIdResult } from './hyperid-result.enum.js';
+import { PENDING_TWO_FACTOR_LOOKUP, VERIFIED_TWO_FACTOR_TYPES } from './hyperid.constants.js';
+import { HyperIdModule } from './hyperid.module.js';
+import type { HyperIdModuleOptions, HyperIdSkipIf } from './interfaces/hyperid-module-options.interface.js';
+import { RequireTwoFactor, SkipTwoFactor } from './require-two-factor.decorator.js';
+import {
+  HyperIdTestingController,
+  InMemoryHyperIdClient,
+  type HyperIdTestingAnswer,
+} from './testing/in-memory-hyperid.client.js';
 import { TwoFactorGuard } from './two-factor.guard.js';
-import { TwoFactorService } from './two-factor.service.js';
-import type { ResolvedHyperIdOptions } from './hyperid.options.js';
 import { TwoFactorType } from './two-factor-type.enum.js';
 
 /** canActivate() answers a cache hit synchronously; the specs read every outcome as a promise. */
 const activate = (guard: TwoFactorGuard, context: ExecutionContext) =>
   Promise.resolve().then(() => guard.canActivate(context));
 
+/** Lets every pending promise chain run (a lookup reaches the client, or waits for one in flight). */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 const { HyperIdAuthenticator, Totp, Sms, AlternativeEmail } = TwoFactorType;
 
 const GOOD = 'good-token'; // [HyperIdAuthenticator, AlternativeEmail]
 const NONE = 'none-token'; // []
 const FUTURE = 'future-token'; // [42]: a type this version does not know
+
+/** What the in-memory HyperID answers at the start of every test. */
+const TOKENS: Record<string, HyperIdTestingAnswer> = {
+  [GOOD]: [HyperIdAuthenticator, AlternativeEmail],
+  [NONE]: [],
+  [FUTURE]: [42],
+};
+
+/** Never called (HyperIdClient is overridden); a closed loopback port if it ever were. */
+const API_URL = 'http://127.0.0.1:9';
 
 @RequireTwoFactor(Totp)
 class GuardedController {
@@ -62,9 +86,86 @@ class OpenController {
   open(): void {}
 }
 
-const quiet = { log: () => undefined, warn: () => undefined, error: () => undefined };
-
 type Handler = keyof GuardedController | keyof OpenController;
+
+/**
+ * The in-memory HyperID, plus what these specs need of a real one: answers held in flight until
+ * released (a slow HyperID), and answers that arrive but cannot be read (a malformed body).
+ */
+class ScriptedHyperIdClient extends InMemoryHyperIdClient {
+  /** Every answer that reaches HyperID is unreadable, as a truncated JSON body would be. */
+  malformed = false;
+  /** Lookups the gate is holding (or held) since the last {@link hold}. */
+  held = 0;
+  private gate?: { holds: (token: string) => boolean; opened: Promise<void>; open: () => void };
+
+  /** Holds the lookups of the tokens `holds` picks (all by default) until {@link release}. */
+  hold(holds: (token: string) => boolean = () => true): void {
+    let open: () => void = () => undefined;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    this.gate = { holds, opened, open };
+    this.held = 0;
+  }
+
+  release(): void {
+    this.gate?.open();
+    this.gate = undefined;
+  }
+
+  reset(): void {
+    this.release();
+    this.malformed = false;
+  }
+
+  override async fetchTwoFactorTypes(accessToken: string): Promise<TwoFactorTypesResponseDto> {
+    const gate = this.gate;
+    if (gate?.holds(accessToken)) {
+      this.held += 1;
+      await gate.opened;
+    }
+    const dto = await super.fetchTwoFactorTypes(accessToken);
+    if (this.malformed)
+      throw new HyperIdUpstreamError('HyperID answered HTTP 200 with a body that is not JSON');
+    return dto;
+  }
+}
+
+/** Collects what the module logs; every testing module of this spec logs here. */
+class LogCapture implements LoggerService {
+  readonly lines: Array<{ level: string; text: string }> = [];
+
+  log(...parts: unknown[]): void {
+    this.push('log', parts);
+  }
+  error(...parts: unknown[]): void {
+    this.push('error', parts);
+  }
+  warn(...parts: unknown[]): void {
+    this.push('warn', parts);
+  }
+  debug(...parts: unknown[]): void {
+    this.push('debug', parts);
+  }
+  verbose(...parts: unknown[]): void {
+    this.push('verbose', parts);
+  }
+
+  errors(): string[] {
+    return this.lines.filter((line) => line.level === 'error').map((line) => line.text);
+  }
+
+  clear(): void {
+    this.lines.length = 0;
+  }
+
+  private push(level: string, parts: unknown[]): void {
+    const text = parts
+      .filter((part) => part !== undefined)
+      .map((part) => (typeof part === 'string' ? part : JSON.stringify(part)))
+      .join(' ');
+    this.lines.push({ level, text });
+  }
+}
 
 /** Records the headers the guard sets through the HTTP adapter. */
 class RecordingAdapter {
@@ -74,8 +175,10 @@ class RecordingAdapter {
   }
 }
 
-function request(authorization?: string): Record<PropertyKey, unknown> & { headers: Record<string, string> } {
-  return { headers: authorization === undefined ? {} : { authorization } };
+type TestRequest = Record<PropertyKey, unknown> & { headers: Record<string, string> };
+
+function request(authorization?: string, headers: Record<string, string> = {}): TestRequest {
+  return { headers: authorization === undefined ? { ...headers } : { ...headers, authorization } };
 }
 
 function contextFor(
@@ -102,55 +205,114 @@ async function refusal(promise: Promise<unknown>): Promise<HttpException> {
   throw new Error('expected the guard to refuse');
 }
 
+/** The bare challenge of a request without a bearer token. */
+const BARE_CHALLENGE = {
+  response: { id: 'response' },
+  name: 'WWW-Authenticate',
+  value: 'Bearer realm="hyperid"',
+};
+
+/** What the skip hooks under test answer; each test of "skipping" sets it. */
+let decide: HyperIdSkipIf = () => false;
+
+/** Decides to skip in a subclass, as an app would instead of the `skipIf` option. */
+@Injectable()
+class SkippingGuard extends TwoFactorGuard {
+  protected override shouldSkip(context: ExecutionContext): boolean | Promise<boolean> {
+    return decide(context);
+  }
+}
+
+/** Reads the token from an `access_token` cookie, never from the `Authorization` header. */
+@Injectable()
+class CookieGuard extends TwoFactorGuard {
+  protected override getToken(context: ExecutionContext): string | undefined {
+    const cookie = this.getExchange(context)?.request.headers?.cookie;
+    if (typeof cookie !== 'string') return undefined;
+    for (const pair of cookie.split(';')) {
+      const [name, ...value] = pair.trim().split('=');
+      if (name === 'access_token') return value.join('=');
+    }
+    return undefined;
+  }
+}
+
+/** Answers every failed lookup with its own exception (by default a 418) and keeps what it saw. */
+@Injectable()
+class TeapotGuard extends TwoFactorGuard {
+  readonly seen: unknown[] = [];
+  answer: HttpException | undefined = new HttpException('HyperID lookup failed', 418);
+
+  protected override toHttpException(error: unknown): HttpException {
+    this.seen.push(error);
+    return this.answer as HttpException;
+  }
+}
+
+/** Returns instead of throwing when the user lacks the required methods. */
+@Injectable()
+class LenientGuard extends TwoFactorGuard {
+  protected override throwTwoFactorRequired(): never {
+    return undefined as never;
+  }
+}
+
 describe('TwoFactorGuard', () => {
-  let fake: FakeHyperIdServer;
+  const controller = new HyperIdTestingController();
+  const client = new ScriptedHyperIdClient(controller);
+  const adapter = new RecordingAdapter();
+  const logs = new LogCapture();
   const modules: TestingModule[] = [];
 
-  async function guardWith(options: HyperIdModuleOptions = {}) {
+  /**
+   * The real module (without a cache, so every check is a lookup) on the in-memory HyperID, and its
+   * guard — or `guardClass`, a subclass provided next to it and built by DI.
+   */
+  async function guardWith<G extends TwoFactorGuard = TwoFactorGuard>(
+    options: HyperIdModuleOptions = {},
+    guardClass?: Type<G>,
+  ): Promise<G> {
     const moduleRef = await Test.createTestingModule({
-      imports: [HyperIdModule.forRoot({ apiUrl: fake.url, retries: 0, cache: false, ...options })],
+      imports: [HyperIdModule.forRoot({ apiUrl: API_URL, cache: false, ...options })],
+      providers: guardClass ? [guardClass] : [],
     })
-      .setLogger(quiet)
+      .overrideProvider(HyperIdClient)
+      .useValue(client)
+      .setLogger(logs)
       .compile();
     modules.push(moduleRef);
-    const adapter = new RecordingAdapter();
     moduleRef.get(HttpAdapterHost).httpAdapter = adapter as never;
-    return { guard: moduleRef.get(TwoFactorGuard), adapter };
+    return moduleRef.get<G>(guardClass ?? TwoFactorGuard);
   }
 
   let guard: TwoFactorGuard;
-  let adapter: RecordingAdapter;
 
   beforeAll(async () => {
-    fake = await new FakeHyperIdServer({
-      tokens: {
-        [GOOD]: { auth_types: [HyperIdAuthenticator, AlternativeEmail] },
-        [NONE]: { auth_types: [] },
-        [FUTURE]: { auth_types: [42] },
-      },
-    }).start();
-    ({ guard, adapter } = await guardWith());
+    guard = await guardWith();
   });
 
   beforeEach(() => {
-    fake.clearFaults().resetCalls();
+    for (const [token, answer] of Object.entries(TOKENS)) controller.setToken(token, answer);
+    controller.resetCalls();
+    client.reset();
     adapter.headers.length = 0;
+    logs.clear();
   });
 
   afterAll(async () => {
+    client.reset();
     for (const moduleRef of modules) await moduleRef.close();
-    await fake.stop();
   });
 
   describe('metadata', () => {
     it('lets a route without a requirement through without calling HyperID, even without a token', async () => {
       await expect(activate(guard, http('open', request(), OpenController as never))).resolves.toBe(true);
-      expect(fake.calls()).toBe(0);
+      expect(controller.calls()).toBe(0);
     });
 
     it('@SkipTwoFactor() on the method overrides the class’s requirement', async () => {
       await expect(activate(guard, http('skipped', request()))).resolves.toBe(true);
-      expect(fake.calls()).toBe(0);
+      expect(controller.calls()).toBe(0);
     });
 
     it('the method’s requirement overrides the class’s (method passes where the class would fail)', async () => {
@@ -190,7 +352,7 @@ describe('TwoFactorGuard', () => {
     it('types this version does not know never satisfy a requirement', async () => {
       const error = await refusal(activate(guard, http('bare', request(`Bearer ${FUTURE}`))));
       expect(error).toBeInstanceOf(TwoFactorRequiredException);
-      expect(fake.calls(FUTURE)).toBe(1);
+      expect(controller.calls(FUTURE)).toBe(1);
     });
   });
 
@@ -202,7 +364,7 @@ describe('TwoFactorGuard', () => {
         authTypes: [HyperIdAuthenticator, AlternativeEmail],
       });
       await activate(guard, http('methodRule', req));
-      expect(fake.calls()).toBe(1);
+      expect(controller.calls()).toBe(1);
     });
 
     it('keeps the token’s digest with what it verified, never the token', async () => {
@@ -215,7 +377,11 @@ describe('TwoFactorGuard', () => {
 
     it('drops the lookup in flight from the request once it has settled', async () => {
       const req = request(`Bearer ${GOOD}`);
+      client.hold();
       const pending = activate(guard, http('methodRule', req));
+      await settle();
+      expect(req[PENDING_TWO_FACTOR_LOOKUP]).toBeDefined();
+      client.release();
       await pending;
       expect(req[PENDING_TWO_FACTOR_LOOKUP]).toBeUndefined();
       await refusal(activate(guard, http('methodRule', request('Bearer unknown-token'))));
@@ -223,9 +389,13 @@ describe('TwoFactorGuard', () => {
 
     it('shares one lookup between concurrent checks of one request', async () => {
       const req = request(`Bearer ${GOOD}`);
-      fake.injectFault({ latencyMs: 50 });
-      await Promise.all([activate(guard, http('methodRule', req)), activate(guard, http('methodRule', req))]);
-      expect(fake.calls()).toBe(1);
+      client.hold();
+      const checks = [activate(guard, http('methodRule', req)), activate(guard, http('methodRule', req))];
+      await settle();
+      expect(client.held).toBe(1);
+      client.release();
+      await expect(Promise.all(checks)).resolves.toEqual([true, true]);
+      expect(controller.calls()).toBe(1);
     });
 
     it('looks up again when the same request object carries another token (no stale answer)', async () => {
@@ -234,8 +404,8 @@ describe('TwoFactorGuard', () => {
       req.headers.authorization = `Bearer ${NONE}`;
       const error = await refusal(activate(guard, http('methodRule', req)));
       expect(error).toBeInstanceOf(TwoFactorRequiredException);
-      expect(fake.calls(GOOD)).toBe(1);
-      expect(fake.calls(NONE)).toBe(1);
+      expect(controller.calls(GOOD)).toBe(1);
+      expect(controller.calls(NONE)).toBe(1);
     });
 
     it('refuses a long-lived request once its token has expired, though it was verified before', async () => {
@@ -243,13 +413,13 @@ describe('TwoFactorGuard', () => {
         'base64url',
       );
       const jwt = `eyJhbGciOiJIUzI1NiJ9.${payload}.c2ln`;
-      fake.setToken(jwt, { auth_types: [AlternativeEmail] });
+      controller.setToken(jwt, [AlternativeEmail]);
       const req = request(`Bearer ${jwt}`);
       await expect(activate(guard, http('methodRule', req))).resolves.toBe(true);
       await new Promise((resolve) => setTimeout(resolve, 1100));
       const error = await refusal(activate(guard, http('methodRule', req)));
       expect(error).toBeInstanceOf(UnauthorizedException);
-      expect(fake.calls(jwt)).toBe(1);
+      expect(controller.calls(jwt)).toBe(1);
     });
 
     it('does not mark a refused request as verified', async () => {
@@ -264,10 +434,8 @@ describe('TwoFactorGuard', () => {
     ])('%s: 401 with a bare challenge, HyperID not called', async (_name, authorization) => {
       const error = await refusal(activate(guard, http('methodRule', request(authorization))));
       expect(error).toBeInstanceOf(UnauthorizedException);
-      expect(adapter.headers).toEqual([
-        { response: { id: 'response' }, name: 'WWW-Authenticate', value: 'Bearer realm="hyperid"' },
-      ]);
-      expect(fake.calls()).toBe(0);
+      expect(adapter.headers).toEqual([BARE_CHALLENGE]);
+      expect(controller.calls()).toBe(0);
     });
 
     it.each(['Bearer', 'Bearer ', 'Bearer a"b', `Bearer ${'a'.repeat(8193)}`])(
@@ -278,7 +446,7 @@ describe('TwoFactorGuard', () => {
         expect(adapter.headers.map((header) => [header.name, header.value])).toEqual([
           ['WWW-Authenticate', 'Bearer realm="hyperid", error="invalid_request"'],
         ]);
-        expect(fake.calls()).toBe(0);
+        expect(controller.calls()).toBe(0);
       },
     );
 
@@ -291,7 +459,7 @@ describe('TwoFactorGuard', () => {
         /error="insufficient_scope", scope="second-factor-auth-client"/,
       ],
     ])('result %i becomes %p with its challenge', async (result, exceptionClass, challenge) => {
-      fake.injectFault({ result });
+      controller.setToken(GOOD, result);
       const error = await refusal(activate(guard, http('methodRule')));
       expect(error).toBeInstanceOf(exceptionClass);
       expect(adapter.headers).toHaveLength(1);
@@ -301,19 +469,21 @@ describe('TwoFactorGuard', () => {
     });
 
     it('service temporarily unavailable becomes 503 with Retry-After', async () => {
-      fake.injectFault({ result: HyperIdResult.ServiceTemporarilyUnavailable });
+      controller.setToken(GOOD, HyperIdResult.ServiceTemporarilyUnavailable);
       const error = await refusal(activate(guard, http('methodRule')));
       expect(error).toBeInstanceOf(ServiceUnavailableException);
       expect(adapter.headers).toEqual([{ response: { id: 'response' }, name: 'Retry-After', value: '1' }]);
     });
 
     it.each([
-      ['invalid parameters', { result: HyperIdResult.InvalidParameters }],
-      ['a malformed answer', { malformed: true }],
+      ['invalid parameters', () => void controller.setToken(GOOD, HyperIdResult.InvalidParameters)],
+      ['an unknown result code', () => void controller.setToken(GOOD, -42 as HyperIdResult)],
+      ['a malformed answer', () => void (client.malformed = true)],
     ])('%s becomes 502', async (_name, fault) => {
-      fake.injectFault(fault);
+      fault();
       const error = await refusal(activate(guard, http('methodRule')));
       expect(error).toBeInstanceOf(BadGatewayException);
+      expect(controller.calls(GOOD)).toBe(1);
     });
   });
 
@@ -322,7 +492,7 @@ describe('TwoFactorGuard', () => {
       const req = request(`Bearer ${GOOD}`);
       const context = contextFor(GuardedController, 'methodRule', [{}, {}, { req }, {}], 'graphql');
       await expect(activate(guard, context)).resolves.toBe(true);
-      expect(fake.calls(GOOD)).toBe(1);
+      expect(controller.calls(GOOD)).toBe(1);
       expect(req[VERIFIED_TWO_FACTOR_TYPES]).toMatchObject({
         authTypes: [HyperIdAuthenticator, AlternativeEmail],
       });
@@ -336,7 +506,7 @@ describe('TwoFactorGuard', () => {
     ])('refuses a %s context without tokenExtractor, without calling HyperID', async (type, args) => {
       const error = await refusal(activate(guard, contextFor(GuardedController, 'methodRule', args, type)));
       expect(error).toBeInstanceOf(ForbiddenException);
-      expect(fake.calls()).toBe(0);
+      expect(controller.calls()).toBe(0);
     });
 
     it('still lets an unguarded handler through in any context', async () => {
@@ -350,12 +520,12 @@ describe('TwoFactorGuard', () => {
       let extracting: TwoFactorGuard;
 
       beforeAll(async () => {
-        ({ guard: extracting } = await guardWith({
+        extracting = await guardWith({
           tokenExtractor: (context) => {
             seen.push(context);
             return answer;
           },
-        }));
+        });
       });
 
       beforeEach(() => {
@@ -367,7 +537,7 @@ describe('TwoFactorGuard', () => {
         const context = contextFor(GuardedController, 'methodRule', [{ pattern: 'x' }, {}], type);
         await expect(activate(extracting, context)).resolves.toBe(true);
         expect(seen).toEqual([context]);
-        expect(fake.calls(GOOD)).toBe(1);
+        expect(controller.calls(GOOD)).toBe(1);
       });
 
       it('enforces the requirement on the extracted token', async () => {
@@ -385,7 +555,7 @@ describe('TwoFactorGuard', () => {
         answer = token;
         const context = contextFor(GuardedController, 'methodRule', [{}, {}], 'rpc');
         await expect(activate(extracting, context)).rejects.toBeInstanceOf(exceptionClass);
-        expect(fake.calls()).toBe(0);
+        expect(controller.calls()).toBe(0);
       });
 
       it('reads HTTP requests through the extractor too, not the Authorization header', async () => {
@@ -394,22 +564,29 @@ describe('TwoFactorGuard', () => {
         const error = await refusal(activate(extracting, http('methodRule', req)));
         expect(error).toBeInstanceOf(TwoFactorRequiredException);
         expect(seen).toHaveLength(1);
-        expect(fake.calls(NONE)).toBe(1);
-        expect(fake.calls(GOOD)).toBe(0);
+        expect(controller.calls(NONE)).toBe(1);
+        expect(controller.calls(GOOD)).toBe(0);
+      });
+
+      it('refuses an HTTP request the extractor finds no token in, though its header has one', async () => {
+        answer = undefined;
+        const error = await refusal(activate(extracting, http('methodRule', request(`Bearer ${GOOD}`))));
+        expect(error).toBeInstanceOf(UnauthorizedException);
+        expect(adapter.headers).toEqual([BARE_CHALLENGE]);
+        expect(seen).toHaveLength(1);
+        expect(controller.calls()).toBe(0);
       });
     });
   });
 
   describe('stepUp', () => {
     it('answers a missing requirement with 401 and an RFC 9470 challenge', async () => {
-      const { guard: stepUp, adapter: stepUpAdapter } = await guardWith({
-        stepUp: { acrValues: 'urn:hyperid:2fa', maxAgeSeconds: 300 },
-      });
+      const stepUp = await guardWith({ stepUp: { acrValues: 'urn:hyperid:2fa', maxAgeSeconds: 300 } });
       const error = await refusal(activate(stepUp, http('classRule')));
       expect(error).toBeInstanceOf(TwoFactorStepUpRequiredException);
       expect(error.getStatus()).toBe(401);
       expect(error.getResponse()).toMatchObject({ mode: 'all', required: [Totp], missing: [Totp] });
-      expect(stepUpAdapter.headers.map((header) => [header.name, header.value])).toEqual([
+      expect(adapter.headers.map((header) => [header.name, header.value])).toEqual([
         [
           'WWW-Authenticate',
           'Bearer realm="hyperid", error="insufficient_user_authentication", ' +
@@ -422,21 +599,235 @@ describe('TwoFactorGuard', () => {
 
   describe('overriding throwTwoFactorRequired()', () => {
     it('refuses even when an override returns instead of throwing', async () => {
-      class LenientGuard extends TwoFactorGuard {
-        protected override throwTwoFactorRequired(): never {
-          return undefined as never;
-        }
-      }
-      const { guard: base } = await guardWith();
-      const lenient = new LenientGuard(
-        Reflect.get(base, 'reflector') as Reflector,
-        Reflect.get(base, 'twoFactorService') as TwoFactorService,
-        Reflect.get(base, 'adapterHost') as HttpAdapterHost,
-        Reflect.get(base, 'options') as ResolvedHyperIdOptions,
-      );
+      const lenient = await guardWith({}, LenientGuard);
       const error = await refusal(activate(lenient, http('classRule')));
       expect(error).toBeInstanceOf(TwoFactorRequiredException);
       expect(error.getStatus()).toBe(403);
+    });
+  });
+
+  describe.each([
+    ['the skipIf option', () => guardWith({ skipIf: (context) => decide(context) })],
+    ['an overridden shouldSkip()', () => guardWith({}, SkippingGuard)],
+  ])('skipping, through %s', (_name, build) => {
+    let skipping: TwoFactorGuard;
+    const asked: ExecutionContext[] = [];
+
+    beforeAll(async () => {
+      skipping = await build();
+    });
+
+    beforeEach(() => {
+      asked.length = 0;
+    });
+
+    /** Makes the hook answer `outcome()`, recording the contexts it is asked about. */
+    const answer = (outcome: () => boolean | Promise<boolean>) => {
+      decide = (context) => {
+        asked.push(context);
+        return outcome();
+      };
+    };
+
+    it('true: lets the request through without a token and without calling HyperID', async () => {
+      answer(() => true);
+      const context = http('methodRule', request());
+      await expect(activate(skipping, context)).resolves.toBe(true);
+      expect(asked).toEqual([context]);
+      expect(controller.calls()).toBe(0);
+      expect(adapter.headers).toEqual([]);
+    });
+
+    it('false: the requirement applies (401 without a token; a token is looked up)', async () => {
+      answer(() => false);
+      const error = await refusal(activate(skipping, http('methodRule', request())));
+      expect(error).toBeInstanceOf(UnauthorizedException);
+      expect(controller.calls()).toBe(0);
+      await expect(activate(skipping, http('methodRule'))).resolves.toBe(true);
+      expect(controller.calls(GOOD)).toBe(1);
+      expect(asked).toHaveLength(2);
+      expect(logs.errors()).toEqual([]);
+    });
+
+    it('a promise of true: lets the request through without a token and without calling HyperID', async () => {
+      answer(() => Promise.resolve(true));
+      await expect(activate(skipping, http('methodRule', request()))).resolves.toBe(true);
+      expect(asked).toHaveLength(1);
+      expect(controller.calls()).toBe(0);
+    });
+
+    it('a promise of false: the requirement applies', async () => {
+      answer(() => Promise.resolve(false));
+      const error = await refusal(activate(skipping, http('classRule')));
+      expect(error).toBeInstanceOf(TwoFactorRequiredException);
+      expect(controller.calls(GOOD)).toBe(1);
+    });
+
+    it.each([
+      [
+        'throws',
+        () => {
+          throw new Error('session store down');
+        },
+      ],
+      ['rejects', () => Promise.reject(new Error('session store down'))],
+    ])(
+      'a hook that %s: the requirement applies, and the failure is logged without the token',
+      async (_how, outcome) => {
+        answer(outcome);
+        const missing = await refusal(activate(skipping, http('methodRule', request())));
+        expect(missing).toBeInstanceOf(UnauthorizedException);
+        expect(adapter.headers).toEqual([BARE_CHALLENGE]);
+        expect(controller.calls()).toBe(0);
+
+        const lacking = await refusal(activate(skipping, http('classRule', request(`Bearer ${GOOD}`))));
+        expect(lacking).toBeInstanceOf(TwoFactorRequiredException);
+        expect(controller.calls(GOOD)).toBe(1);
+
+        const errors = logs.errors();
+        expect(errors).toHaveLength(2);
+        for (const line of errors) {
+          expect(line).toMatch(/skip decision failed \(Error\)/);
+          expect(line).not.toContain('session store down');
+          expect(line).not.toContain(GOOD);
+        }
+      },
+    );
+  });
+
+  describe('skip failures in the log', () => {
+    let skipping: TwoFactorGuard;
+
+    beforeAll(async () => {
+      skipping = await guardWith({ skipIf: (context) => decide(context) });
+    });
+
+    it('a hook that rejects without a reason is logged too', async () => {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the case under test
+      decide = () => Promise.reject(undefined);
+      const error = await refusal(activate(skipping, http('methodRule', request())));
+      expect(error).toBeInstanceOf(UnauthorizedException);
+      expect(logs.errors()).toEqual([expect.stringMatching(/skip decision failed/)]);
+    });
+
+    it('never logs the token, even when the hook’s error quotes it', async () => {
+      // An app's hook that reads the header its own way, and fails on it: JSON.parse quotes its input.
+      decide = async (context) => {
+        const { authorization } = context.switchToHttp().getRequest<TestRequest>().headers;
+        return (JSON.parse(authorization) as { internal?: boolean }).internal === true;
+      };
+      const error = await refusal(activate(skipping, http('classRule', request(`Bearer ${GOOD}`))));
+      expect(error).toBeInstanceOf(TwoFactorRequiredException);
+      expect(logs.errors()).toEqual([expect.stringMatching(/skip decision failed/)]);
+      expect(JSON.stringify(logs.lines)).not.toContain(GOOD);
+    });
+  });
+
+  describe('overriding getToken(): a token kept in a cookie', () => {
+    let cookies: CookieGuard;
+
+    beforeAll(async () => {
+      cookies = await guardWith({}, CookieGuard);
+    });
+
+    it('checks the cookie’s token and ignores the Authorization header', async () => {
+      const allowed = request(`Bearer ${NONE}`, { cookie: `theme=dark; access_token=${GOOD}` });
+      await expect(activate(cookies, http('methodRule', allowed))).resolves.toBe(true);
+      expect(allowed[VERIFIED_TWO_FACTOR_TYPES]).toMatchObject({
+        authTypes: [HyperIdAuthenticator, AlternativeEmail],
+      });
+      const refused = request(`Bearer ${GOOD}`, { cookie: `access_token=${NONE}` });
+      const error = await refusal(activate(cookies, http('methodRule', refused)));
+      expect(error).toBeInstanceOf(TwoFactorRequiredException);
+      expect(controller.calls(GOOD)).toBe(1);
+      expect(controller.calls(NONE)).toBe(1);
+      expect(controller.calls()).toBe(2);
+    });
+
+    it('no cookie (undefined): 401 with a bare challenge, though the header has a token; HyperID not called', async () => {
+      const error = await refusal(activate(cookies, http('methodRule', request(`Bearer ${GOOD}`))));
+      expect(error).toBeInstanceOf(UnauthorizedException);
+      expect(adapter.headers).toEqual([BARE_CHALLENGE]);
+      expect(controller.calls()).toBe(0);
+    });
+
+    it('a malformed token: 400 invalid_request; HyperID not called', async () => {
+      const req = request(`Bearer ${GOOD}`, { cookie: 'access_token=a"b' });
+      const error = await refusal(activate(cookies, http('methodRule', req)));
+      expect(error).toBeInstanceOf(BadRequestException);
+      expect(adapter.headers.map((header) => [header.name, header.value])).toEqual([
+        ['WWW-Authenticate', 'Bearer realm="hyperid", error="invalid_request"'],
+      ]);
+      expect(controller.calls()).toBe(0);
+    });
+  });
+
+  describe('a hook that fails', () => {
+    it('a tokenExtractor that throws fails closed: 503, logged by class without the token', async () => {
+      const failing = await guardWith({
+        tokenExtractor: () => {
+          throw new Error(`cannot parse Bearer ${GOOD}`);
+        },
+      });
+      const error = await refusal(activate(failing, http('methodRule')));
+      expect(error).toBeInstanceOf(ServiceUnavailableException);
+      expect(controller.calls()).toBe(0);
+      expect(logs.errors()).toEqual([expect.stringMatching(/failed unexpectedly \(Error\)/)]);
+      expect(logs.errors().join('\n')).not.toContain(GOOD);
+    });
+
+    it('an async skip decision that resolves to a truthy non-boolean does not skip', async () => {
+      const strict = await guardWith({ skipIf: () => Promise.resolve(1 as unknown as boolean) });
+      const error = await refusal(activate(strict, http('methodRule', request())));
+      expect(error).toBeInstanceOf(UnauthorizedException);
+    });
+  });
+
+  describe('overriding toHttpException()', () => {
+    let teapot: TeapotGuard;
+
+    beforeAll(async () => {
+      teapot = await guardWith({}, TeapotGuard);
+    });
+
+    beforeEach(() => {
+      teapot.seen.length = 0;
+      teapot.answer = new HttpException('HyperID lookup failed', 418);
+    });
+
+    it.each([
+      [HyperIdResult.ServiceTemporarilyUnavailable, HyperIdServiceUnavailableError],
+      [HyperIdResult.TokenInvalid, HyperIdTokenInvalidError],
+    ])(
+      'result %i: throws what the override returns, and sets none of the default headers',
+      async (result, errorClass) => {
+        controller.setToken(GOOD, result);
+        const req = request(`Bearer ${GOOD}`);
+        const error = await refusal(activate(teapot, http('methodRule', req)));
+        expect(error).toBe(teapot.answer);
+        expect(error.getStatus()).toBe(418);
+        expect(teapot.seen).toEqual([expect.any(errorClass)]);
+        expect(adapter.headers).toEqual([]);
+        expect(req[VERIFIED_TWO_FACTOR_TYPES]).toBeUndefined();
+      },
+    );
+
+    it('still refuses when the override returns nothing', async () => {
+      teapot.answer = undefined;
+      controller.setToken(GOOD, HyperIdResult.ServiceTemporarilyUnavailable);
+      const outcome = activate(teapot, http('methodRule')).then(
+        () => 'allowed',
+        () => 'refused',
+      );
+      await expect(outcome).resolves.toBe('refused');
+      expect(teapot.seen).toHaveLength(1);
+    });
+
+    it('is not asked about a request without a token, which is refused before any lookup', async () => {
+      const error = await refusal(activate(teapot, http('methodRule', request())));
+      expect(error).toBeInstanceOf(UnauthorizedException);
+      expect(teapot.seen).toEqual([]);
+      expect(controller.calls()).toBe(0);
     });
   });
 });

@@ -51,18 +51,24 @@ export class TwoFactorGuard implements CanActivate {
         context.getClass(),
       ]);
       if (!requirement) return true;
-      const skip = this.shouldSkip(context);
+      let skip: boolean | Promise<boolean>;
+      try {
+        skip = this.shouldSkip(context);
+      } catch (error) {
+        return this.check(context, requirement, { error });
+      }
       if (skip === true) return true;
       if (skip instanceof Promise) {
         return skip.then(
-          (skipped) => skipped || this.check(context, requirement),
-          (error: unknown) => this.check(context, requirement, error),
+          (skipped) => skipped === true || this.check(context, requirement),
+          (error: unknown) => this.check(context, requirement, { error }),
         );
       }
       return this.check(context, requirement);
     } catch (error) {
-      // Refusals always arrive as a rejected promise, whether or not HyperID was asked.
-      return Promise.reject(error instanceof Error ? error : new Error('2FA check failed'));
+      // Refusals always arrive as a rejected promise, whether or not HyperID was asked; anything
+      // that is not an HTTP answer already (a throwing hook, a defect) fails closed as 503.
+      return Promise.reject(error instanceof HttpException ? error : this.toHttpException(error, context));
     }
   }
 
@@ -138,15 +144,17 @@ export class TwoFactorGuard implements CanActivate {
     throw new TwoFactorStepUpRequiredException(requirement.mode, requirement.types, missing);
   }
 
-  /** Looks the caller up and enforces `requirement`; `skipFailure` is a failed skip decision. */
+  /** Looks the caller up and enforces `requirement`; `skipFailure` holds a failed skip decision. */
   private check(
     context: ExecutionContext,
     requirement: TwoFactorRequirement,
-    skipFailure?: unknown,
+    skipFailure?: { error: unknown },
   ): boolean | Promise<boolean> {
-    if (skipFailure !== undefined) {
-      const reason = skipFailure instanceof Error ? skipFailure.message : 'unknown error';
-      this.logger.error(`2FA skip decision failed; applying the requirement: ${reason}`);
+    if (skipFailure) {
+      // The error's class only: its message may quote the request, token included.
+      this.logger.error(
+        `2FA skip decision failed (${errorName(skipFailure.error)}); applying the requirement`,
+      );
     }
     const exchange = this.getExchange(context);
     const answer = this.answerFor(context, exchange);
@@ -207,4 +215,9 @@ export class TwoFactorGuard implements CanActivate {
     const adapter = this.adapterHost?.httpAdapter;
     if (adapter && response) adapter.setHeader(response, name, value);
   }
+}
+
+/** What a log line may say of an unexpected error: its class, never its message. */
+function errorName(error: unknown): string {
+  return error instanceof Error ? error.name : typeof error;
 }

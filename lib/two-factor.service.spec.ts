@@ -1,8 +1,9 @@
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
 import { Test } from '@nestjs/testing';
 import { validateSync } from 'class-validator';
+import { HyperIdClient } from './client/hyperid.client.js';
 import { TwoFactorTypesResponseDto } from './dto/two-factor-types-response.dto.js';
 import {
   HyperIdAccessDeniedError,
@@ -18,7 +19,11 @@ import type {
   CachedTwoFactorTypes,
   TwoFactorCacheStore,
 } from './interfaces/two-factor-cache-store.interface.js';
-import { FakeHyperIdServer } from './testing/index.js';
+import {
+  HyperIdTestingController,
+  InMemoryHyperIdClient,
+  type HyperIdTestingAnswer,
+} from './testing/in-memory-hyperid.client.js';
 import { TwoFactorService } from './two-factor.service.js';
 import { TwoFactorType } from './two-factor-type.enum.js';
 
@@ -26,6 +31,8 @@ const b64url = (value: object) => Buffer.from(JSON.stringify(value)).toString('b
 const jwtExpiringAt = (expSeconds: number) =>
   `${b64url({ alg: 'RS256', typ: 'JWT' })}.${b64url({ sub: 'user-1', exp: expSeconds })}.c2lnbmF0dXJl`;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+/** Lets every pending promise chain run (a lookup reaches the client, or joins one in flight). */
+const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 const GOOD = 'good-token';
 /** As an app would read it from its configuration. */
@@ -33,39 +40,71 @@ const SECRET = 'x'.repeat(40);
 const NONE = 'no-2fa-token';
 const DENIED = 'no-scope-token';
 
+/** What the in-memory HyperID answers at the start of every test. */
+const TOKENS: Record<string, HyperIdTestingAnswer> = {
+  [GOOD]: [TwoFactorType.HyperIdAuthenticator, TwoFactorType.AlternativeEmail],
+  [NONE]: [],
+  [DENIED]: HyperIdResult.AccessDenied,
+};
+
+/** Never called (HyperIdClient is overridden); a closed loopback port if it ever were. */
+const API_URL = 'http://127.0.0.1:9';
+
+/** The in-memory HyperID, with lookups held in flight until released (a slow HyperID). */
+class SlowHyperIdClient extends InMemoryHyperIdClient {
+  /** Lookups the gate is holding (or held) since the last {@link hold}. */
+  held = 0;
+  private gate?: { holds: (token: string) => boolean; opened: Promise<void>; open: () => void };
+
+  /** Holds the lookups of the tokens `holds` picks (all by default) until {@link release}. */
+  hold(holds: (token: string) => boolean = () => true): void {
+    let open: () => void = () => undefined;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    this.gate = { holds, opened, open };
+    this.held = 0;
+  }
+
+  release(): void {
+    this.gate?.open();
+    this.gate = undefined;
+  }
+
+  override async fetchTwoFactorTypes(accessToken: string): Promise<TwoFactorTypesResponseDto> {
+    const gate = this.gate;
+    if (gate?.holds(accessToken)) {
+      this.held += 1;
+      await gate.opened;
+    }
+    return super.fetchTwoFactorTypes(accessToken);
+  }
+}
+
 describe('TwoFactorService', () => {
-  let fake: FakeHyperIdServer;
+  let controller: HyperIdTestingController;
+  let client: SlowHyperIdClient;
   const opened: Array<() => Promise<void>> = [];
 
+  /** The real module (cache and all) on this test's in-memory HyperID; every call shares it. */
   async function serviceWith(options: HyperIdModuleOptions = {}): Promise<TwoFactorService> {
     const moduleRef = await Test.createTestingModule({
-      imports: [HyperIdModule.forRoot({ apiUrl: fake.url, retries: 0, ...options })],
-    }).compile();
+      imports: [HyperIdModule.forRoot({ apiUrl: API_URL, ...options })],
+    })
+      .overrideProvider(HyperIdClient)
+      .useValue(client)
+      .compile();
     await moduleRef.init();
     opened.push(() => moduleRef.close());
     return moduleRef.get(TwoFactorService);
   }
 
-  beforeAll(async () => {
-    fake = await new FakeHyperIdServer({
-      tokens: {
-        [GOOD]: { auth_types: [TwoFactorType.HyperIdAuthenticator, TwoFactorType.AlternativeEmail] },
-        [NONE]: { auth_types: [] },
-        [DENIED]: { result: HyperIdResult.AccessDenied },
-      },
-    }).start();
-  });
-
   beforeEach(() => {
-    fake.clearFaults().resetCalls();
+    controller = new HyperIdTestingController(TOKENS);
+    client = new SlowHyperIdClient(controller);
   });
 
   afterEach(async () => {
+    client.release();
     while (opened.length > 0) await opened.pop()!();
-  });
-
-  afterAll(async () => {
-    await fake.stop();
   });
 
   describe('the DTO', () => {
@@ -80,11 +119,14 @@ describe('TwoFactorService', () => {
 
     it('is a success with no types for a user without 2FA', async () => {
       const service = await serviceWith();
-      expect(await service.getAvailableTypes(NONE)).toEqual({ result: 0, auth_types: [] });
+      expect(await service.getAvailableTypes(NONE)).toEqual({
+        result: HyperIdResult.Success,
+        auth_types: [],
+      });
     });
 
     it('keeps types it does not know as numbers', async () => {
-      fake.setToken('future-token', { auth_types: [1, 42] });
+      controller.setToken('future-token', [1, 42]);
       const service = await serviceWith();
       expect((await service.getAvailableTypes('future-token')).auth_types).toEqual([1, 42]);
     });
@@ -103,37 +145,37 @@ describe('TwoFactorService', () => {
       const error = await service.getAvailableTypes(token).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(HyperIdTokenInvalidError);
       expect((error as HyperIdError).result).toBeUndefined();
-      expect(fake.calls()).toBe(0);
+      expect(controller.calls()).toBe(0);
     });
 
     it('a JWT whose exp has passed', async () => {
       const token = jwtExpiringAt(Math.floor(Date.now() / 1000) - 60);
-      fake.setToken(token, { auth_types: [1] });
+      controller.setToken(token, [1]);
       const service = await serviceWith();
       const error = await service.getAvailableTypes(token).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(HyperIdTokenExpiredError);
       expect((error as Error).message).not.toContain(token);
-      expect(fake.calls()).toBe(0);
+      expect(controller.calls()).toBe(0);
     });
 
     it('a JWT that expires while its answer is cached', async () => {
       const exp = Math.floor(Date.now() / 1000) + 2;
       const token = jwtExpiringAt(exp);
-      fake.setToken(token, { auth_types: [1] });
+      controller.setToken(token, [1]);
       const service = await serviceWith({ cache: { ttlMs: 60_000 } });
       expect((await service.getAvailableTypes(token)).auth_types).toEqual([1]);
       await sleep(exp * 1000 - Date.now() + 100);
       await expect(service.getAvailableTypes(token)).rejects.toBeInstanceOf(HyperIdTokenExpiredError);
-      expect(fake.calls(token)).toBe(1);
+      expect(controller.calls(token)).toBe(1);
     });
   });
 
   it('asks HyperID for a JWT that has not expired', async () => {
     const token = jwtExpiringAt(Math.floor(Date.now() / 1000) + 3600);
-    fake.setToken(token, { auth_types: [2] });
+    controller.setToken(token, [2]);
     const service = await serviceWith();
     expect((await service.getAvailableTypes(token)).auth_types).toEqual([2]);
-    expect(fake.calls(token)).toBe(1);
+    expect(controller.calls(token)).toBe(1);
   });
 
   describe('errors', () => {
@@ -145,18 +187,18 @@ describe('TwoFactorService', () => {
       for (let i = 0; i < 5; i += 1) {
         await expect(service.getAvailableTypes(token)).rejects.toBeInstanceOf(errorClass);
       }
-      expect(fake.calls(token)).toBe(1);
+      expect(controller.calls(token)).toBe(1);
     });
 
     it('remembers an expired token’s refusal too', async () => {
-      fake.setToken('expired-token', { result: HyperIdResult.TokenExpired });
+      controller.setToken('expired-token', HyperIdResult.TokenExpired);
       const service = await serviceWith();
       for (let i = 0; i < 3; i += 1) {
         await expect(service.getAvailableTypes('expired-token')).rejects.toBeInstanceOf(
           HyperIdTokenExpiredError,
         );
       }
-      expect(fake.calls('expired-token')).toBe(1);
+      expect(controller.calls('expired-token')).toBe(1);
     });
 
     it.each([
@@ -169,7 +211,7 @@ describe('TwoFactorService', () => {
           HyperIdTokenInvalidError,
         );
       }
-      expect(fake.calls('unknown-token')).toBe(3);
+      expect(controller.calls('unknown-token')).toBe(3);
     });
 
     it('forgets a refusal after negativeTtlMs', async () => {
@@ -181,7 +223,7 @@ describe('TwoFactorService', () => {
       await expect(service.getAvailableTypes('unknown-token')).rejects.toBeInstanceOf(
         HyperIdTokenInvalidError,
       );
-      expect(fake.calls('unknown-token')).toBe(2);
+      expect(controller.calls('unknown-token')).toBe(2);
     });
 
     it('200 refused tokens do not evict a cached answer (maxEntries: 50)', async () => {
@@ -191,30 +233,31 @@ describe('TwoFactorService', () => {
         await expect(service.getAvailableTypes(`junk-${i}`)).rejects.toBeInstanceOf(HyperIdTokenInvalidError);
       }
       expect((await service.getAvailableTypes(GOOD)).auth_types).toEqual([0, 3]);
-      expect(fake.calls(GOOD)).toBe(1);
+      expect(controller.calls(GOOD)).toBe(1);
     });
 
     it('200 lookups in flight do not evict a cached answer (maxEntries: 50)', async () => {
-      const service = await serviceWith({ cache: { maxEntries: 50 }, timeoutMs: 2000 });
+      const service = await serviceWith({ cache: { maxEntries: 50 } });
       await service.getAvailableTypes(GOOD);
-      fake.injectFault({ latencyMs: 200 });
+      client.hold((token) => token.startsWith('slow-junk-'));
       const junk = Array.from({ length: 200 }, (_, i) =>
         service.getAvailableTypes(`slow-junk-${i}`).catch((error: unknown) => error),
       );
-      await sleep(20);
-      fake.clearFaults();
+      await settle();
+      expect(client.held).toBe(200);
       expect((await service.getAvailableTypes(GOOD)).auth_types).toEqual([0, 3]);
-      expect(fake.calls(GOOD)).toBe(1);
+      expect(controller.calls(GOOD)).toBe(1);
+      client.release();
       await Promise.all(junk);
     });
 
     it('does not remember a transient failure: the next lookup can succeed', async () => {
       const service = await serviceWith();
-      fake.injectFault({ status: 503 }, GOOD);
+      controller.setToken(GOOD, HyperIdResult.ServiceTemporarilyUnavailable);
       await expect(service.getAvailableTypes(GOOD)).rejects.toBeInstanceOf(HyperIdServiceUnavailableError);
-      fake.clearFaults();
+      controller.setToken(GOOD, TOKENS[GOOD]);
       expect((await service.getAvailableTypes(GOOD)).auth_types).toEqual([0, 3]);
-      expect(fake.calls(GOOD)).toBe(2);
+      expect(controller.calls(GOOD)).toBe(2);
     });
   });
 
@@ -222,28 +265,36 @@ describe('TwoFactorService', () => {
     it('cache: false asks HyperID every time', async () => {
       const service = await serviceWith({ cache: false });
       for (let i = 0; i < 3; i += 1) await service.getAvailableTypes(GOOD);
-      expect(fake.calls(GOOD)).toBe(3);
+      expect(controller.calls(GOOD)).toBe(3);
     });
 
     it('cache: false does not merge concurrent lookups', async () => {
       const service = await serviceWith({ cache: false });
-      fake.injectFault({ latencyMs: 50 }, GOOD);
-      await Promise.all(Array.from({ length: 4 }, () => service.getAvailableTypes(GOOD)));
-      expect(fake.calls(GOOD)).toBe(4);
+      client.hold();
+      const lookups = Array.from({ length: 4 }, () => service.getAvailableTypes(GOOD));
+      await settle();
+      expect(client.held).toBe(4);
+      client.release();
+      await Promise.all(lookups);
+      expect(controller.calls(GOOD)).toBe(4);
     });
 
     it('the default cache asks HyperID once for repeated lookups', async () => {
       const service = await serviceWith();
       for (let i = 0; i < 3; i += 1)
         expect((await service.getAvailableTypes(GOOD)).auth_types).toEqual([0, 3]);
-      expect(fake.calls(GOOD)).toBe(1);
+      expect(controller.calls(GOOD)).toBe(1);
     });
 
     it('merges concurrent lookups of one token into one call', async () => {
       const service = await serviceWith();
-      fake.injectFault({ latencyMs: 50 }, GOOD);
-      const answers = await Promise.all(Array.from({ length: 20 }, () => service.getAvailableTypes(GOOD)));
-      expect(fake.calls(GOOD)).toBe(1);
+      client.hold();
+      const lookups = Array.from({ length: 20 }, () => service.getAvailableTypes(GOOD));
+      await settle();
+      expect(client.held).toBe(1);
+      client.release();
+      const answers = await Promise.all(lookups);
+      expect(controller.calls(GOOD)).toBe(1);
       for (const answer of answers) expect(answer.auth_types).toEqual([0, 3]);
       expect(new Set(answers).size).toBe(20);
     });
@@ -256,7 +307,7 @@ describe('TwoFactorService', () => {
       first.result = HyperIdResult.TokenInvalid;
       const second = await service.getAvailableTypes(GOOD);
       expect(second).toEqual({ result: HyperIdResult.Success, auth_types: [0, 3] });
-      expect(fake.calls(GOOD)).toBe(1);
+      expect(controller.calls(GOOD)).toBe(1);
     });
 
     it('uses a shared store, which only ever sees keyed digests of the token', async () => {
@@ -269,7 +320,7 @@ describe('TwoFactorService', () => {
       const second = await serviceWith({ cache: { store, secret: SECRET } });
       await first.getAvailableTypes(GOOD);
       expect((await second.getAvailableTypes(GOOD)).auth_types).toEqual([0, 3]);
-      expect(fake.calls(GOOD)).toBe(1);
+      expect(controller.calls(GOOD)).toBe(1);
       expect(entries.size).toBe(1);
       const [[key, value]] = entries;
       expect(key).not.toContain(GOOD);
@@ -303,9 +354,9 @@ describe('TwoFactorService', () => {
       entries.set(goodKey, { ...genuine, expiresAt: genuine.expiresAt + 86_400_000 });
       const third = await serviceWith({ cache: { store, secret: SECRET } });
       await third.getAvailableTypes(GOOD);
-      expect(fake.calls(NONE)).toBe(1);
-      expect(fake.calls('unknown-token')).toBe(1);
-      expect(fake.calls(GOOD)).toBe(2);
+      expect(controller.calls(NONE)).toBe(1);
+      expect(controller.calls('unknown-token')).toBe(1);
+      expect(controller.calls(GOOD)).toBe(2);
     });
 
     it('never reads the entries of another secret or another apiUrl', async () => {
@@ -319,11 +370,11 @@ describe('TwoFactorService', () => {
       const otherSecret = await serviceWith({ cache: { store, secret: `${SECRET}-other` } });
       await otherSecret.getAvailableTypes(GOOD);
       const otherOrigin = await serviceWith({
-        apiUrl: fake.url.replace('127.0.0.1', 'localhost'),
+        apiUrl: API_URL.replace('127.0.0.1', 'localhost'),
         cache: { store, secret: SECRET },
       });
       await otherOrigin.getAvailableTypes(GOOD);
-      expect(fake.calls(GOOD)).toBe(3);
+      expect(controller.calls(GOOD)).toBe(3);
       expect(entries.size).toBe(3);
     });
 
@@ -341,7 +392,7 @@ describe('TwoFactorService', () => {
       await expect(service.getAvailableTypes('unknown-token')).rejects.toBeInstanceOf(
         HyperIdTokenInvalidError,
       );
-      expect(fake.calls()).toBe(2);
+      expect(controller.calls()).toBe(2);
     });
   });
 
@@ -356,21 +407,20 @@ describe('TwoFactorService', () => {
       const service = await serviceWith({ cache: { store, secret: SECRET } });
       await service.getAvailableTypes(GOOD);
       expect(entries.size).toBe(1);
-      fake.setToken(GOOD, { auth_types: [TwoFactorType.Totp] });
+      controller.setToken(GOOD, [TwoFactorType.Totp]);
       await service.invalidate(GOOD);
       expect(entries.size).toBe(0);
       expect((await service.getAvailableTypes(GOOD)).auth_types).toEqual([TwoFactorType.Totp]);
-      expect(fake.calls(GOOD)).toBe(2);
-      fake.setToken(GOOD, { auth_types: [0, 3] });
+      expect(controller.calls(GOOD)).toBe(2);
     });
 
     it('forgets a refusal too', async () => {
       const service = await serviceWith();
       await expect(service.getAvailableTypes('late-token')).rejects.toBeInstanceOf(HyperIdTokenInvalidError);
-      fake.setToken('late-token', { auth_types: [1] });
+      controller.setToken('late-token', [1]);
       await service.invalidate('late-token');
       expect((await service.getAvailableTypes('late-token')).auth_types).toEqual([1]);
-      expect(fake.calls('late-token')).toBe(2);
+      expect(controller.calls('late-token')).toBe(2);
     });
 
     it('is harmless without a cache, or for a token never seen', async () => {

@@ -69,8 +69,9 @@ export function toHttpException(error: unknown, setHeader: SetHeader = noHeaders
   if (error instanceof HyperIdError) {
     return new BadGatewayException('HyperID gave an unexpected answer');
   }
-  // Not a lookup failure: a defect or a failing dependency. Fail closed, and say so.
-  logger.error(`2FA check failed unexpectedly: ${error instanceof Error ? error.message : 'unknown error'}`);
+  // Not a lookup failure: a defect or a failing dependency. Fail closed, and say so — by the
+  // error's class only: a message may quote the request, token included.
+  logger.error(`2FA check failed unexpectedly (${error instanceof Error ? error.name : typeof error})`);
   setHeader('Retry-After', String(DEFAULTS.retryAfterSeconds));
   return new ServiceUnavailableException('Two-factor authentication could not be verified; try again later');
 }
