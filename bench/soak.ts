@@ -622,7 +622,7 @@ async function main(): Promise<void> {
     [
       '## Soak',
       '',
-      `Written by \`npm run soak\` (test/bench/soak.ts) on ${new Date().toISOString()}, Node ${process.version}.`,
+      `Written by \`npm run soak\` (bench/soak.ts) on ${new Date().toISOString()}, Node ${process.version}.`,
       '',
       '```text',
       ...output.filter((line) => line.trim() !== ''),

@@ -1,5 +1,6 @@
-// Forked by the bench runner: the Nest app under test (Express), with an unguarded route, a route
-// guarded by nestjs-hyperid, and one guarded the naive way.
+// Forked by the bench runner: the Nest app under test, on Express or Fastify (the second
+// argument), with an unguarded route, a route behind a guard that does nothing, a route guarded by
+// nestjs-hyperid, and one guarded the naive way.
 import 'reflect-metadata';
 import {
   Controller,
@@ -13,14 +14,17 @@ import {
 } from '@nestjs/common';
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter } from '@nestjs/platform-fastify';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import axios from 'axios';
 import { HyperIdModule, RequireTwoFactor } from 'nestjs-hyperid';
 import { serveParent } from './worker.js';
 
-const apiUrl = process.argv[2];
-if (!apiUrl) throw new Error('usage: app.worker.js <HyperID url>');
+const [apiUrl, adapter = 'express'] = process.argv.slice(2);
+if (!apiUrl || (adapter !== 'express' && adapter !== 'fastify')) {
+  throw new Error('usage: app.worker.js <HyperID url> [express|fastify]');
+}
 
 /**
  * What the vendor's examples lead to: one HyperID call per request, no cache, no merging of
@@ -83,7 +87,10 @@ class BenchController {
 })
 class BenchAppModule {}
 
-const app = await NestFactory.create(BenchAppModule, { logger: ['error'] });
+const app =
+  adapter === 'fastify'
+    ? await NestFactory.create(BenchAppModule, new FastifyAdapter(), { logger: ['error'] })
+    : await NestFactory.create(BenchAppModule, { logger: ['error'] });
 await app.listen(0, '127.0.0.1');
 const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
 

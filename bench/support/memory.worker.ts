@@ -3,18 +3,32 @@
 import { BENCH_MEMORY } from './memory.js';
 import { serveParent } from './worker.js';
 
-/** The part of the package's internal TwoFactorCache this bench drives. */
+/** The parts of the package's internal TwoFactorCache and CacheKeys this bench drives. */
 interface TwoFactorCacheLike {
   readonly size: number;
-  get(accessToken: string, load: (accessToken: string) => Promise<number[]>): Promise<number[]>;
+  get(
+    key: string,
+    accessToken: string,
+    load: (accessToken: string) => Promise<readonly number[]>,
+  ): Promise<unknown>;
 }
-type TwoFactorCacheClass = new (ttlMs: number, maxEntries: number) => TwoFactorCacheLike;
+interface CacheKeysLike {
+  keyOf(accessToken: string): string;
+}
+type TwoFactorCacheClass = new (
+  options: { ttlMs: number; maxEntries: number; negativeTtlMs: number },
+  keys: CacheKeysLike,
+) => TwoFactorCacheLike;
+type CacheKeysClass = new (secret: string | undefined, apiOrigin: string) => CacheKeysLike;
 
 // The cache is not public API (the package exports no cache statistics), so it is loaded from the
-// built package's files, next to its entry point; it is the same class TwoFactorService uses.
+// built package's files, next to its entry point; they are the classes TwoFactorService uses.
 const entry = import.meta.resolve('nestjs-hyperid');
 const { TwoFactorCache } = (await import(new URL('./cache/two-factor.cache.js', entry).href)) as {
   TwoFactorCache: TwoFactorCacheClass;
+};
+const { CacheKeys } = (await import(new URL('./cache/token-digest.js', entry).href)) as {
+  CacheKeys: CacheKeysClass;
 };
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -25,7 +39,12 @@ const settle = async () => {
   }
 };
 
-const cache = new TwoFactorCache(30_000, BENCH_MEMORY.maxEntries);
+// As TwoFactorService builds them with a memory-only cache: keys are the tokens' SHA-256 digests.
+const keys = new CacheKeys(undefined, 'http://127.0.0.1');
+const cache = new TwoFactorCache(
+  { ttlMs: 30_000, maxEntries: BENCH_MEMORY.maxEntries, negativeTtlMs: 0 },
+  keys,
+);
 const answer = [0, 3];
 const load = async () => answer;
 
@@ -33,7 +52,8 @@ await settle();
 const before = process.memoryUsage();
 let peakRss = before.rss;
 for (let i = 0; i < BENCH_MEMORY.tokens; i += 1) {
-  await cache.get(`memory-bench-token-${i}-${'x'.repeat(40)}`, load);
+  const token = `memory-bench-token-${i}-${'x'.repeat(40)}`;
+  await cache.get(keys.keyOf(token), token, load);
   if (i % 50_000 === 0) peakRss = Math.max(peakRss, process.memoryUsage().rss);
 }
 await settle();

@@ -2,7 +2,8 @@
 // own section). Each replaces only its part, so running one keeps the other's last figures.
 import { readFile, writeFile } from 'node:fs/promises';
 
-const RESULTS = new URL('../../../../test/bench/RESULTS.md', import.meta.url);
+// Compiled to dist-bench/bench/support/: RESULTS.md is the one in bench/, next to the sources.
+const RESULTS = new URL('../../../bench/RESULTS.md', import.meta.url);
 
 const start = (name: string) => `<!-- ${name}:start -->`;
 const end = (name: string) => `<!-- ${name}:end -->`;
