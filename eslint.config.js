@@ -8,10 +8,12 @@ export default tseslint.config(
       'dist/**',
       'dist-all/**',
       'dist-bench/**',
+      '.stryker-tmp/**',
+      'reports/**',
       'sample/dist/**',
       'coverage/**',
       'node_modules/**',
-      'test/consumers/**',
+      'test/package/fixtures/**',
       '**/*.js',
       '**/*.mjs',
       '**/*.cjs',
@@ -30,8 +32,9 @@ export default tseslint.config(
     },
   },
   {
-    // Tests read untyped JSON bodies from supertest and pass Nest's untyped getHttpServer() on purpose.
-    files: ['**/*.spec.ts', '**/*.e2e-spec.ts', 'test/**/*.ts'],
+    // Tests read untyped JSON bodies from supertest and pass Nest's untyped getHttpServer() on purpose;
+    // the benches share their stand-ins and worker handlers.
+    files: ['**/*.spec.ts', '**/*.e2e-spec.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: {
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-assignment': 'off',

@@ -7,6 +7,7 @@ export default {
     '^.+\\.ts$': ['ts-jest', { useESM: true, tsconfig: 'tsconfig.json' }],
   },
   testRegex: '(lib|test)/.*\\.(spec|e2e-spec)\\.ts$',
-  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/test/consumers/'],
+  testPathIgnorePatterns: ['/node_modules/', '/dist/', '/test/package/fixtures/', '/.stryker-tmp/'],
+  modulePathIgnorePatterns: ['/.stryker-tmp/'],
   testTimeout: 30000,
 };

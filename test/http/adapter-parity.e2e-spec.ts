@@ -3,8 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { FakeHyperIdServer, type FakeHyperIdFault } from '../../lib/testing/index.js';
-import { ADAPTERS, createStrictApp, serverOf } from './app/e2e-app.js';
-import { tokenTable } from './app/tokens.js';
+import { ADAPTERS, createStrictApp, serverOf } from '../support/e2e-app.js';
+import { tokenTable } from '../support/tokens.js';
 
 /** What a client of the guarded route sees, minus what legitimately differs between servers. */
 interface Seen {
@@ -15,7 +15,8 @@ interface Seen {
   body: unknown;
 }
 
-// The same request, on Express and on Fastify, must get the same answer (SPEC §3, §4 "Contexts").
+// The same request, on Express and on Fastify, must get the same answer (README: "Errors and status
+// codes", "Platforms").
 describe('Express and Fastify answer alike', () => {
   const { tokens, token } = tokenTable('tok-parity');
   const faults: [string, FakeHyperIdFault][] = [

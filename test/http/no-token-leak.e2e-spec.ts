@@ -5,9 +5,15 @@ import request from 'supertest';
 import { HyperIdResult } from '../../lib/index.js';
 import type { FakeHyperIdFault } from '../../lib/testing/index.js';
 import { FakeHyperIdServer } from '../../lib/testing/index.js';
-import { ADAPTERS, createStrictApp, serverOf } from './app/e2e-app.js';
-import { CapturingLogger, captureProcessOutput, type CapturedLine } from './app/log-capture.js';
-import { jwtLike } from './app/tokens.js';
+import { ADAPTERS, createStrictApp, serverOf } from '../support/e2e-app.js';
+import { CapturingLogger, captureProcessOutput, type CapturedLine } from '../support/log-capture.js';
+import { STATUS_TABLE } from '../support/status-table.js';
+import { jwtLike } from '../support/tokens.js';
+
+const { noCredentials, malformedToken, tokenInvalid, tokenExpired, accessDenied, lackingMethods } =
+  STATUS_TABLE;
+const { stepUp, unavailable, badUpstream } = STATUS_TABLE;
+const ALLOWED = 200;
 
 const MARK = 'tok-secret-XYZ';
 
@@ -26,7 +32,7 @@ interface Outcome {
   stepUp?: boolean;
 }
 
-// "No response or log line contains a token" (SPEC §3, §4), over every outcome of the guard.
+// "No response or log line contains a token" (README: Defences), over every outcome of the guard.
 describe.each(ADAPTERS)('no token in any response or log line (%s)', (adapterName, adapter) => {
   const secret = (outcome: string) => `${MARK}-${adapterName}-${outcome}-9f8e7d6c5b4a`;
   const staleJwt = jwtLike(Math.floor(Date.now() / 1000) - 60, `${MARK}-${adapterName}-stale-jwt`);
@@ -35,76 +41,91 @@ describe.each(ADAPTERS)('no token in any response or log line (%s)', (adapterNam
       name: 'allowed',
       authorization: `Bearer ${secret('allowed')}`,
       path: '/routes/totp',
-      status: 200,
+      status: ALLOWED,
       answer: { auth_types: [1] },
     },
     {
       name: 'types',
       authorization: `Bearer ${secret('types')}`,
       path: '/routes/types',
-      status: 200,
+      status: ALLOWED,
       answer: { auth_types: [3] },
     },
-    { name: 'other scheme', authorization: `Basic ${secret('basic')}`, path: '/routes/totp', status: 401 },
-    { name: 'no scheme', authorization: secret('no-scheme'), path: '/routes/totp', status: 401 },
+    {
+      name: 'other scheme',
+      authorization: `Basic ${secret('basic')}`,
+      path: '/routes/totp',
+      status: noCredentials.status,
+    },
+    {
+      name: 'no scheme',
+      authorization: secret('no-scheme'),
+      path: '/routes/totp',
+      status: noCredentials.status,
+    },
     {
       name: 'bad syntax',
       authorization: `Bearer ${secret('bad')} ${secret('syntax')}`,
       path: '/routes/totp',
-      status: 400,
+      status: malformedToken.status,
     },
     {
       name: 'bad character',
       authorization: `Bearer ${secret('comma')},x`,
       path: '/routes/totp',
-      status: 400,
+      status: malformedToken.status,
     },
     {
       name: 'over 8 KiB',
       authorization: `Bearer ${secret('long')}${'L'.repeat(8300)}`,
       path: '/routes/totp',
-      status: 400,
+      status: malformedToken.status,
     },
     {
       name: 'token invalid',
       authorization: `Bearer ${secret('invalid')}`,
       path: '/routes/totp',
-      status: 401,
+      status: tokenInvalid.status,
       answer: { result: HyperIdResult.TokenInvalid },
     },
     {
       name: 'unknown token',
       authorization: `Bearer ${secret('unknown')}`,
       path: '/routes/totp',
-      status: 401,
+      status: tokenInvalid.status,
     },
     {
       name: 'token expired',
       authorization: `Bearer ${secret('expired')}`,
       path: '/routes/totp',
-      status: 401,
+      status: tokenExpired.status,
       answer: { result: HyperIdResult.TokenExpired },
     },
-    { name: 'expired JWT', authorization: `Bearer ${staleJwt}`, path: '/routes/totp', status: 401 },
+    {
+      name: 'expired JWT',
+      authorization: `Bearer ${staleJwt}`,
+      path: '/routes/totp',
+      status: tokenExpired.status,
+    },
     {
       name: 'access denied',
       authorization: `Bearer ${secret('denied')}`,
       path: '/routes/totp',
-      status: 403,
+      status: accessDenied.status,
       answer: { result: HyperIdResult.AccessDenied },
     },
     {
       name: 'lacking types',
       authorization: `Bearer ${secret('lacking')}`,
       path: '/routes/listed',
-      status: 403,
+      status: lackingMethods.status,
       answer: { auth_types: [0] },
     },
     {
       name: 'step-up',
       authorization: `Bearer ${secret('step-up')}`,
       path: '/routes/listed',
-      status: 401,
+      status: stepUp.status,
       answer: { auth_types: [0] },
       stepUp: true,
     },
@@ -112,63 +133,63 @@ describe.each(ADAPTERS)('no token in any response or log line (%s)', (adapterNam
       name: 'service temporarily unavailable',
       authorization: `Bearer ${secret('unavailable')}`,
       path: '/routes/totp',
-      status: 503,
+      status: unavailable.status,
       answer: { result: HyperIdResult.ServiceTemporarilyUnavailable },
     },
     {
       name: 'timeout',
       authorization: `Bearer ${secret('timeout')}`,
       path: '/routes/totp',
-      status: 503,
+      status: unavailable.status,
       fault: { hang: true },
     },
     {
       name: 'reset',
       authorization: `Bearer ${secret('reset')}`,
       path: '/routes/totp',
-      status: 503,
+      status: unavailable.status,
       fault: { reset: true },
     },
     {
       name: 'HTTP 500',
       authorization: `Bearer ${secret('http-500')}`,
       path: '/routes/totp',
-      status: 503,
+      status: unavailable.status,
       fault: { status: 500 },
     },
     {
       name: 'invalid parameters',
       authorization: `Bearer ${secret('bad-params')}`,
       path: '/routes/totp',
-      status: 502,
+      status: badUpstream.status,
       answer: { result: HyperIdResult.InvalidParameters },
     },
     {
       name: 'malformed JSON',
       authorization: `Bearer ${secret('malformed')}`,
       path: '/routes/totp',
-      status: 502,
+      status: badUpstream.status,
       fault: { malformed: true },
     },
     {
       name: 'unknown result',
       authorization: `Bearer ${secret('unknown-result')}`,
       path: '/routes/totp',
-      status: 502,
+      status: badUpstream.status,
       answer: { result: -42 },
     },
     {
       name: 'oversized',
       authorization: `Bearer ${secret('oversized')}`,
       path: '/routes/totp',
-      status: 502,
+      status: badUpstream.status,
       fault: { oversizedBytes: 70_000 },
     },
     {
       name: 'circuit open',
       authorization: `Bearer ${secret('breaker')}`,
       path: '/routes/totp',
-      status: 503,
+      status: unavailable.status,
       breaker: true,
     },
   ];
@@ -237,7 +258,7 @@ describe.each(ADAPTERS)('no token in any response or log line (%s)', (adapterNam
   });
 
   it.each(outcomes.map((outcome) => [outcome.name, outcome] as const))(
-    '%s: answered as SPEC §3 says',
+    '%s: answered as the status table says',
     (name, outcome) => {
       expect(responses.find((response) => response.name === name)?.status).toBe(outcome.status);
     },

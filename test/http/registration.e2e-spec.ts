@@ -4,8 +4,9 @@ import { Inject, Injectable, Module, type DynamicModule, type INestApplication }
 import request from 'supertest';
 import { HyperIdModule, type HyperIdModuleOptions, type HyperIdOptionsFactory } from '../../lib/index.js';
 import { FakeHyperIdServer } from '../../lib/testing/index.js';
-import { ADAPTERS, BARE_CHALLENGE, createE2eApp, strictOptions, serverOf } from './app/e2e-app.js';
-import { tokenTable } from './app/tokens.js';
+import { ADAPTERS, createE2eApp, strictOptions, serverOf } from '../support/e2e-app.js';
+import { STATUS_TABLE, expectHeader } from '../support/status-table.js';
+import { tokenTable } from '../support/tokens.js';
 
 const HYPERID_URL = 'e2e:hyperid-url';
 
@@ -67,7 +68,7 @@ describe.each(ADAPTERS)('registration (%s)', (adapterName, adapter) => {
         HyperIdModule.forRootAsync({ imports: [UrlConfigModule.register(url)], useClass: HyperIdConfig }),
     ],
   ])(
-    '%s: the guarded app answers as SPEC §3 says and asks the configured HyperID',
+    '%s: the guarded app answers as the status table says and asks the configured HyperID',
     async (registration, hyperId) => {
       app = await createE2eApp({ adapter, hyperId: hyperId(fake.url) });
       const server = serverOf(app);
@@ -85,12 +86,12 @@ describe.each(ADAPTERS)('registration (%s)', (adapterName, adapter) => {
       const refused = await request(server)
         .get('/routes/totp')
         .set('Authorization', `Bearer ${token('sms')}`);
-      expect(refused.status).toBe(403);
+      expect(refused.status).toBe(STATUS_TABLE.lackingMethods.status);
       expect(refused.body).toMatchObject({ mode: 'all', required: [1], missing: [1] });
 
       const anonymous = await request(server).get('/routes/totp');
-      expect(anonymous.status).toBe(401);
-      expect(anonymous.headers['www-authenticate']).toBe(BARE_CHALLENGE);
+      expect(anonymous.status).toBe(STATUS_TABLE.noCredentials.status);
+      expectHeader(anonymous.headers['www-authenticate'], STATUS_TABLE.noCredentials.wwwAuthenticate);
 
       expect((await request(server).get('/routes/open')).status).toBe(200);
     },

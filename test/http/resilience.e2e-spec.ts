@@ -3,10 +3,14 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/glob
 import type { INestApplication } from '@nestjs/common';
 import request from 'supertest';
 import { FakeHyperIdServer } from '../../lib/testing/index.js';
-import { ADAPTERS, createStrictApp, serverOf } from './app/e2e-app.js';
-import { tokenTable } from './app/tokens.js';
+import { ADAPTERS, createStrictApp, serverOf } from '../support/e2e-app.js';
+import { STATUS_TABLE } from '../support/status-table.js';
+import { tokenTable } from '../support/tokens.js';
 
-// How many HyperID calls a guarded request costs with retries and the cache (SPEC §2 options, §4).
+const { tokenInvalid, lackingMethods, unavailable } = STATUS_TABLE;
+
+// How many HyperID calls a guarded request costs with retries and the cache (README: Options,
+// "Retries, backoff and the deadline", "Caching and multiple instances").
 describe.each(ADAPTERS)('HyperID calls per request (%s)', (adapterName, adapter) => {
   const { tokens, token } = tokenTable(`tok-resilience-${adapterName}`);
   let fake: FakeHyperIdServer;
@@ -31,12 +35,12 @@ describe.each(ADAPTERS)('HyperID calls per request (%s)', (adapterName, adapter)
 
   it('retries transient failures (service temporarily unavailable, 5xx) `retries` times, then answers 503', async () => {
     app = await createStrictApp(adapter, fake.url, { retries: 2 });
-    expect((await get(token('unavailable'))).status).toBe(503);
+    expect((await get(token('unavailable'))).status).toBe(unavailable.status);
     expect(fake.calls(token('unavailable'))).toBe(3);
 
     const flaky = token('flaky-500');
     fake.setToken(flaky, { auth_types: [1] }).injectFault({ status: 500 }, flaky);
-    expect((await get(flaky)).status).toBe(503);
+    expect((await get(flaky)).status).toBe(unavailable.status);
     expect(fake.calls(flaky)).toBe(3);
   });
 
@@ -66,13 +70,13 @@ describe.each(ADAPTERS)('HyperID calls per request (%s)', (adapterName, adapter)
     expect(fake.calls(user)).toBe(1);
 
     // A lacking user is a success too: cached, and still refused the second time.
-    expect((await get(token('sms'))).status).toBe(403);
-    expect((await get(token('sms'))).status).toBe(403);
+    expect((await get(token('sms'))).status).toBe(lackingMethods.status);
+    expect((await get(token('sms'))).status).toBe(lackingMethods.status);
     expect(fake.calls(token('sms'))).toBe(1);
 
     // An invalid token is refused again from memory (cache.negativeTtlMs), without a call.
-    expect((await get(token('invalid'))).status).toBe(401);
-    expect((await get(token('invalid'))).status).toBe(401);
+    expect((await get(token('invalid'))).status).toBe(tokenInvalid.status);
+    expect((await get(token('invalid'))).status).toBe(tokenInvalid.status);
     expect(fake.calls(token('invalid'))).toBe(1);
 
     for (const failing of ['unavailable', 'badParameters']) {

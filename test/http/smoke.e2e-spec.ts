@@ -5,6 +5,7 @@ import { Test } from '@nestjs/testing';
 import request from 'supertest';
 import { HyperIdModule, RequireTwoFactor, TwoFactorType, TwoFactorTypes } from '../../lib/index.js';
 import { FakeHyperIdServer } from '../../lib/testing/index.js';
+import { STATUS_TABLE, expectHeader } from '../support/status-table.js';
 
 @Controller()
 class SmokeController {
@@ -49,14 +50,14 @@ describe('smoke', () => {
 
   it('refuses a user without it', async () => {
     const res = await request(app.getHttpServer()).get('/totp').set('Authorization', 'Bearer none');
-    expect(res.status).toBe(403);
+    expect(res.status).toBe(STATUS_TABLE.lackingMethods.status);
     expect(res.body).toMatchObject({ mode: 'all', required: [1], missing: [1] });
   });
 
   it('answers 401 with a challenge without a token', async () => {
     const res = await request(app.getHttpServer()).get('/totp');
-    expect(res.status).toBe(401);
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="hyperid"');
+    expect(res.status).toBe(STATUS_TABLE.noCredentials.status);
+    expectHeader(res.headers['www-authenticate'], STATUS_TABLE.noCredentials.wwwAuthenticate);
     expect(fake.calls()).toBe(2);
   });
 });

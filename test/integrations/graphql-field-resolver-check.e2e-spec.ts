@@ -1,62 +1,15 @@
 import 'reflect-metadata';
 import { afterEach, beforeAll, describe, expect, it } from '@jest/globals';
 import { ApolloDriver, type ApolloDriverConfig } from '@nestjs/apollo';
-import {
-  Controller,
-  Get,
-  type DynamicModule,
-  type INestApplication,
-  type LoggerService,
-  type Type,
-} from '@nestjs/common';
+import { Controller, Get, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
 import { Field, GraphQLModule, ObjectType, Query, ResolveField, Resolver } from '@nestjs/graphql';
 import { Test } from '@nestjs/testing';
 import { HyperIdModule, RequireTwoFactor, SkipTwoFactor, TwoFactorType } from '../../lib/index.js';
+import { requireExpressIntegration } from '../support/graphql.js';
+import { CapturingLogger } from '../support/log-capture.js';
 
 // A 2FA requirement on a field resolver is enforced only with fieldResolverEnhancers: ['guards']
 // (README, GraphQL section); the module says so at boot instead of letting every caller through.
-
-/** @nestjs/apollo 14 serves Express through @as-integrations/express5, and exits the process without it. */
-async function requireExpressIntegration(): Promise<void> {
-  const name = '@as-integrations/express5';
-  try {
-    await import(name);
-  } catch {
-    throw new Error(`${name} is not installed: @nestjs/apollo 14 needs it to serve GraphQL on Express`);
-  }
-}
-
-interface LogEntry {
-  level: 'log' | 'error' | 'warn' | 'debug' | 'verbose' | 'fatal';
-  message: string;
-  context: unknown;
-}
-
-/** Keeps every line Nest logs; the context is the last argument Nest's Logger passes. */
-class CapturingLogger implements LoggerService {
-  readonly entries: LogEntry[] = [];
-  log(message: unknown, ...rest: unknown[]) {
-    this.record('log', message, rest);
-  }
-  error(message: unknown, ...rest: unknown[]) {
-    this.record('error', message, rest);
-  }
-  warn(message: unknown, ...rest: unknown[]) {
-    this.record('warn', message, rest);
-  }
-  debug(message: unknown, ...rest: unknown[]) {
-    this.record('debug', message, rest);
-  }
-  verbose(message: unknown, ...rest: unknown[]) {
-    this.record('verbose', message, rest);
-  }
-  fatal(message: unknown, ...rest: unknown[]) {
-    this.record('fatal', message, rest);
-  }
-  private record(level: LogEntry['level'], message: unknown, rest: unknown[]) {
-    this.entries.push({ level, message: String(message), context: rest.at(-1) });
-  }
-}
 
 @ObjectType()
 class Account {

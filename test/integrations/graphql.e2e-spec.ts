@@ -15,19 +15,21 @@ import {
   TwoFactorTypes,
 } from '../../lib/index.js';
 import { FakeHyperIdServer } from '../../lib/testing/index.js';
+import { requireExpressIntegration } from '../support/graphql.js';
+import { STATUS_TABLE, expectHeader } from '../support/status-table.js';
+
+const {
+  noCredentials,
+  malformedToken,
+  tokenInvalid,
+  tokenExpired,
+  lackingMethods,
+  unavailable,
+  badUpstream,
+} = STATUS_TABLE;
 
 // Apollo on Express only: Apollo on Fastify needs @as-integrations/fastify and Mercurius needs
 // @nestjs/mercurius + mercurius, none of which are dev dependencies.
-
-/** @nestjs/apollo 14 serves Express through @as-integrations/express5, and exits the process without it. */
-async function requireExpressIntegration(): Promise<void> {
-  const name = '@as-integrations/express5';
-  try {
-    await import(name);
-  } catch {
-    throw new Error(`${name} is not installed: @nestjs/apollo 14 needs it to serve GraphQL on Express`);
-  }
-}
 
 @Resolver()
 class AccountResolver {
@@ -176,7 +178,13 @@ describe.each(contexts)('GraphQL (Apollo on Express), $name', ({ context, hasRes
     expect(body.errors![0].path).toEqual(['rotateApiKey']);
     expect(body.errors![0].extensions).toMatchObject({
       code: 'FORBIDDEN',
-      originalError: { statusCode: 403, error: 'Forbidden', mode: 'all', required: [1], missing: [1] },
+      originalError: {
+        statusCode: lackingMethods.status,
+        error: lackingMethods.error,
+        mode: 'all',
+        required: [1],
+        missing: [1],
+      },
     });
   });
 
@@ -185,7 +193,7 @@ describe.each(contexts)('GraphQL (Apollo on Express), $name', ({ context, hasRes
     expect(body.data).toBeNull();
     expect(body.errors![0].extensions).toMatchObject({
       code: 'FORBIDDEN',
-      originalError: { statusCode: 403, mode: 'any', required: [0, 3], missing: [0, 3] },
+      originalError: { statusCode: lackingMethods.status, mode: 'any', required: [0, 3], missing: [0, 3] },
     });
   });
 
@@ -194,10 +202,10 @@ describe.each(contexts)('GraphQL (Apollo on Express), $name', ({ context, hasRes
     expect(body.data).toBeNull();
     expect(body.errors![0].extensions).toMatchObject({
       code: 'UNAUTHENTICATED',
-      originalError: { statusCode: 401 },
+      originalError: { statusCode: noCredentials.status },
     });
     expect(fake.calls()).toBe(0);
-    if (hasResponse) expect(res.headers['www-authenticate']).toBe('Bearer realm="hyperid"');
+    if (hasResponse) expectHeader(res.headers['www-authenticate'], noCredentials.wwwAuthenticate);
     else expect(res.headers['www-authenticate']).toBeUndefined();
   });
 
@@ -205,11 +213,10 @@ describe.each(contexts)('GraphQL (Apollo on Express), $name', ({ context, hasRes
     const { res, body } = await gql('{ myTwoFactorTypes }', 'not a b64token');
     expect(body.errors![0].extensions).toMatchObject({
       code: 'BAD_REQUEST',
-      originalError: { statusCode: 400 },
+      originalError: { statusCode: malformedToken.status },
     });
     expect(fake.calls()).toBe(0);
-    if (hasResponse)
-      expect(res.headers['www-authenticate']).toBe('Bearer realm="hyperid", error="invalid_request"');
+    if (hasResponse) expectHeader(res.headers['www-authenticate'], malformedToken.wwwAuthenticate);
   });
 
   it('refuses a token HyperID calls invalid: UNAUTHENTICATED, 401', async () => {
@@ -217,18 +224,17 @@ describe.each(contexts)('GraphQL (Apollo on Express), $name', ({ context, hasRes
     expect(body.data).toBeNull();
     expect(body.errors![0].extensions).toMatchObject({
       code: 'UNAUTHENTICATED',
-      originalError: { statusCode: 401, message: 'The access token is invalid' },
+      originalError: { statusCode: tokenInvalid.status, message: tokenInvalid.message },
     });
     expect(fake.calls('unknown-token')).toBe(1);
-    if (hasResponse)
-      expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="hyperid", error="invalid_token"/);
+    if (hasResponse) expectHeader(res.headers['www-authenticate'], tokenInvalid.wwwAuthenticate);
   });
 
   it('refuses an expired token: 401', async () => {
     const { body } = await gql('{ myTwoFactorTypes }', 'expired');
     expect(body.errors![0].extensions).toMatchObject({
       code: 'UNAUTHENTICATED',
-      originalError: { statusCode: 401, message: 'The access token has expired' },
+      originalError: { statusCode: tokenExpired.status, message: tokenExpired.message },
     });
   });
 
@@ -237,10 +243,10 @@ describe.each(contexts)('GraphQL (Apollo on Express), $name', ({ context, hasRes
     expect(body.data).toBeNull();
     expect(body.errors![0].extensions).toMatchObject({
       code: 'INTERNAL_SERVER_ERROR',
-      status: 503,
-      originalError: { statusCode: 503, error: 'Service Unavailable' },
+      status: unavailable.status,
+      originalError: { statusCode: unavailable.status, error: unavailable.error },
     });
-    if (hasResponse) expect(res.headers['retry-after']).toBe('1');
+    if (hasResponse) expect(res.headers['retry-after']).toBe(unavailable.defaultRetryAfter);
   });
 
   it('fails closed with status 502 when HyperID answers garbage', async () => {
@@ -248,8 +254,8 @@ describe.each(contexts)('GraphQL (Apollo on Express), $name', ({ context, hasRes
     expect(body.data).toBeNull();
     expect(body.errors![0].extensions).toMatchObject({
       code: 'INTERNAL_SERVER_ERROR',
-      status: 502,
-      originalError: { statusCode: 502, error: 'Bad Gateway' },
+      status: badUpstream.status,
+      originalError: { statusCode: badUpstream.status, error: badUpstream.error },
     });
   });
 

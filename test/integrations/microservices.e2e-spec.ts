@@ -28,6 +28,9 @@ import {
   type HyperIdModuleOptions,
 } from '../../lib/index.js';
 import { FakeHyperIdServer } from '../../lib/testing/index.js';
+import { STATUS_TABLE } from '../support/status-table.js';
+
+const { noCredentials, malformedToken, tokenInvalid, lackingMethods, unavailable } = STATUS_TABLE;
 
 interface Message {
   token?: unknown;
@@ -208,24 +211,27 @@ describe('microservices (TCP)', () => {
     it('refuses a user lacking the required method with 403 required/missing; the handler never runs', async () => {
       expect(await settle(client, 'totp', { token: 'email' })).toMatchObject({
         ok: false,
-        error: { statusCode: 403, mode: 'all', required: [1], missing: [1] },
+        error: { statusCode: lackingMethods.status, mode: 'all', required: [1], missing: [1] },
       });
       expect(await settle(client, 'secret', { token: 'none' })).toMatchObject({
         ok: false,
-        error: { statusCode: 403, mode: 'any', missing: [0, 1, 2, 3] },
+        error: { statusCode: lackingMethods.status, mode: 'any', missing: [0, 1, 2, 3] },
       });
       expect(runs).toMatchObject({ totp: 0, secret: 0 });
     });
 
     it('refuses a message without a token with 401, and a malformed one with 400, without asking HyperID', async () => {
-      expect(await settle(client, 'totp', {})).toMatchObject({ ok: false, error: { statusCode: 401 } });
+      expect(await settle(client, 'totp', {})).toMatchObject({
+        ok: false,
+        error: { statusCode: noCredentials.status },
+      });
       expect(await settle(client, 'totp', { token: 'not a token' })).toMatchObject({
         ok: false,
-        error: { statusCode: 400 },
+        error: { statusCode: malformedToken.status },
       });
       expect(await settle(client, 'totp', { token: 12345 })).toMatchObject({
         ok: false,
-        error: { statusCode: 401 },
+        error: { statusCode: noCredentials.status },
       });
       expect(runs.totp).toBe(0);
       expect(fake.calls()).toBe(0);
@@ -234,11 +240,11 @@ describe('microservices (TCP)', () => {
     it('refuses a token HyperID rejects with 401, and fails closed with 503 when HyperID is down', async () => {
       expect(await settle(client, 'secret', { token: 'unknown' })).toMatchObject({
         ok: false,
-        error: { statusCode: 401, message: 'The access token is invalid' },
+        error: { statusCode: tokenInvalid.status, message: tokenInvalid.message },
       });
       expect(await settle(client, 'secret', { token: 'down' })).toMatchObject({
         ok: false,
-        error: { statusCode: 503 },
+        error: { statusCode: unavailable.status },
       });
       expect(runs.secret).toBe(0);
     });

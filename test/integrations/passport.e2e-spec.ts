@@ -18,6 +18,17 @@ import {
   type HyperIdPassportUser,
 } from '../../lib/passport/index.js';
 import { FakeHyperIdServer } from '../../lib/testing/index.js';
+import { STATUS_TABLE, expectHeader } from '../support/status-table.js';
+
+const {
+  noCredentials,
+  malformedToken,
+  tokenInvalid,
+  accessDenied,
+  lackingMethods,
+  unavailable,
+  badUpstream,
+} = STATUS_TABLE;
 
 type Platform = 'express' | 'fastify';
 
@@ -152,50 +163,49 @@ describe.each<Platform>(['express', 'fastify'])('passport strategy "hyperid" on 
 
   it('still enforces the 2FA requirement after passport accepted the token', async () => {
     const res = await get('/class/totp', 'Bearer plain');
-    expect(res.status).toBe(403);
+    expect(res.status).toBe(lackingMethods.status);
     expect(res.body).toMatchObject({ mode: 'all', missing: [1] });
     expect(fake.calls()).toBe(1);
   });
 
   it('answers an unknown token 401 invalid_token, like TwoFactorGuard', async () => {
     const res = await get('/class/any', 'Bearer nobody');
-    expect(res.status).toBe(401);
-    expect(res.headers['www-authenticate']).toBe(
-      'Bearer realm="hyperid", error="invalid_token", error_description="The access token is invalid"',
-    );
+    expect(res.status).toBe(tokenInvalid.status);
+    expectHeader(res.headers['www-authenticate'], tokenInvalid.wwwAuthenticate);
+    expect(res.headers['www-authenticate']).toContain(`error_description="${tokenInvalid.message}"`);
     expect(JSON.stringify(res.body)).not.toContain('nobody');
   });
 
   it('answers a missing header 401 with a bare challenge, without calling HyperID', async () => {
     const res = await get('/class/any');
-    expect(res.status).toBe(401);
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="hyperid"');
+    expect(res.status).toBe(noCredentials.status);
+    expectHeader(res.headers['www-authenticate'], noCredentials.wwwAuthenticate);
     expect(fake.calls()).toBe(0);
   });
 
   it('answers a malformed token 400 invalid_request, without calling HyperID', async () => {
     const res = await get('/class/any', 'Bearer a b');
-    expect(res.status).toBe(400);
-    expect(res.headers['www-authenticate']).toBe('Bearer realm="hyperid", error="invalid_request"');
+    expect(res.status).toBe(malformedToken.status);
+    expectHeader(res.headers['www-authenticate'], malformedToken.wwwAuthenticate);
     expect(fake.calls()).toBe(0);
   });
 
   it('answers access denied 403 insufficient_scope', async () => {
     const res = await get('/class/any', 'Bearer denied');
-    expect(res.status).toBe(403);
-    expect(res.headers['www-authenticate']).toContain('error="insufficient_scope"');
+    expect(res.status).toBe(accessDenied.status);
+    expectHeader(res.headers['www-authenticate'], accessDenied.wwwAuthenticate);
   });
 
   it('answers an unavailable HyperID 503 with Retry-After', async () => {
     fake.injectFault({ status: 503 });
     const res = await get('/class/any', 'Bearer good');
-    expect(res.status).toBe(503);
-    expect(res.headers['retry-after']).toBe('1');
+    expect(res.status).toBe(unavailable.status);
+    expect(res.headers['retry-after']).toBe(unavailable.defaultRetryAfter);
   });
 
   it('answers a malformed HyperID answer 502', async () => {
     fake.injectFault({ malformed: true });
     const res = await get('/class/any', 'Bearer good');
-    expect(res.status).toBe(502);
+    expect(res.status).toBe(badUpstream.status);
   });
 });

@@ -3,13 +3,16 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import request from 'supertest';
 import { CacheKeys } from '../../lib/cache/token-digest.js';
 import { FakeHyperIdServer } from '../../lib/testing/index.js';
-import { RedisServerProcess, redisServerAvailable } from './redis-server.js';
+import { RedisServerProcess, redisServerAvailable } from '../support/redis-server.js';
 import {
   closeSharedCacheApp,
   createSharedCacheApp,
   type AdapterName,
   type SharedCacheApp,
-} from './shared-cache.app.js';
+} from '../support/shared-cache.app.js';
+import { STATUS_TABLE, expectHeader } from '../support/status-table.js';
+
+const { tokenInvalid, lackingMethods } = STATUS_TABLE;
 
 const TOTP = 1;
 const EMAIL = 3;
@@ -42,7 +45,7 @@ if (!available && process.env.CI === 'true') {
   });
 } else if (!available) {
   console.warn(
-    'test/redis skipped: redis-server is not on PATH. Install it (e.g. apt-get install redis-server) to run these tests.',
+    'test/integrations/redis-shared-cache skipped: redis-server is not on PATH. Install it (e.g. apt-get install redis-server) to run these tests.',
   );
 }
 
@@ -102,11 +105,11 @@ describeWithRedis.each<AdapterName>(['express', 'fastify'])('shared 2FA cache in
   });
 
   it('shares a lacking user answer too, and keys Redis by keyed digest, never by token', async () => {
-    expect((await get(first, 'lacking-1')).status).toBe(403);
+    expect((await get(first, 'lacking-1')).status).toBe(lackingMethods.status);
     await keyWritten(first, fake.url, 'lacking-1');
     const res = await get(second, 'lacking-1');
 
-    expect(res.status).toBe(403);
+    expect(res.status).toBe(lackingMethods.status);
     expect(res.body).toMatchObject({ required: [TOTP], missing: [TOTP] });
     expect(fake.calls('lacking-1')).toBe(1);
 
@@ -116,11 +119,11 @@ describeWithRedis.each<AdapterName>(['express', 'fastify'])('shared 2FA cache in
   });
 
   it('never shares a refusal: an invalid token is asked about once per instance', async () => {
-    expect((await get(first, 'invalid-1')).status).toBe(401);
+    expect((await get(first, 'invalid-1')).status).toBe(tokenInvalid.status);
     const res = await get(second, 'invalid-1');
 
-    expect(res.status).toBe(401);
-    expect(res.headers['www-authenticate']).toContain('error="invalid_token"');
+    expect(res.status).toBe(tokenInvalid.status);
+    expectHeader(res.headers['www-authenticate'], tokenInvalid.wwwAuthenticate);
     expect(fake.calls('invalid-1')).toBe(2);
   });
 
@@ -128,7 +131,7 @@ describeWithRedis.each<AdapterName>(['express', 'fastify'])('shared 2FA cache in
     await first.cache.set(redisKey(fake.url, 'lacking-2'), { authTypes: 'all', expiresAt: 'never' }, 60_000);
     const res = await get(second, 'lacking-2');
 
-    expect(res.status).toBe(403);
+    expect(res.status).toBe(lackingMethods.status);
     expect(fake.calls('lacking-2')).toBe(1);
   });
 
@@ -143,13 +146,13 @@ describeWithRedis.each<AdapterName>(['express', 'fastify'])('shared 2FA cache in
     // Whoever can write to Redis grants a user without TOTP every method, keeping a real MAC...
     await first.cache.set(redisKey(fake.url, 'lacking-3'), { ...genuine, authTypes: [0, 1, 2, 3] }, 60_000);
     const lacking = await get(second, 'lacking-3');
-    expect(lacking.status).toBe(403);
+    expect(lacking.status).toBe(lackingMethods.status);
     expect(fake.calls('lacking-3')).toBe(1);
 
     // ...or replays the genuine entry under a token HyperID does not know.
     await first.cache.set(redisKey(fake.url, 'forged-3'), genuine, 60_000);
     const forged = await get(second, 'forged-3');
-    expect(forged.status).toBe(401);
+    expect(forged.status).toBe(tokenInvalid.status);
     expect(fake.calls('forged-3')).toBe(1);
   });
 
@@ -172,10 +175,10 @@ describeWithRedis.each<AdapterName>(['express', 'fastify'])('shared 2FA cache in
 
       expect(allowed.status).toBe(200);
       expect(allowed.body).toEqual({ types: [0, TOTP] });
-      expect(lacking.status).toBe(403);
+      expect(lacking.status).toBe(lackingMethods.status);
       expect(lacking.body).toMatchObject({ mode: 'all', missing: [TOTP] });
-      expect(invalid.status).toBe(401);
-      expect(invalid.headers['www-authenticate']).toContain('error="invalid_token"');
+      expect(invalid.status).toBe(tokenInvalid.status);
+      expectHeader(invalid.headers['www-authenticate'], tokenInvalid.wwwAuthenticate);
       expect(fake.calls(`allowed-${suffix}`)).toBe(1);
       expect(fake.calls(`lacking-${suffix}`)).toBe(1);
       expect(fake.calls(`invalid-${suffix}`)).toBe(1);
@@ -194,7 +197,7 @@ describeWithRedis.each<AdapterName>(['express', 'fastify'])('shared 2FA cache in
     it('still refuses a lacking user whose answer was shared before Redis died', async () => {
       const res = await get(queued, 'lacking-1');
 
-      expect(res.status).toBe(403);
+      expect(res.status).toBe(lackingMethods.status);
       expect(fake.calls('lacking-1')).toBe(1);
     });
 

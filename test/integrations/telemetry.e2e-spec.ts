@@ -25,6 +25,7 @@ import {
   TwoFactorType,
 } from '../../lib/index.js';
 import { FakeHyperIdServer } from '../../lib/testing/index.js';
+import { STATUS_TABLE } from '../support/status-table.js';
 
 /** A reader the test pulls from on demand. */
 class PullReader extends MetricReader {
@@ -122,11 +123,11 @@ describe('telemetry through @opentelemetry/api', () => {
     const invalid = await request(app.getHttpServer())
       .get('/totp')
       .set('Authorization', `Bearer ${TOKENS[1]}`);
-    expect(invalid.status).toBe(401);
+    expect(invalid.status).toBe(STATUS_TABLE.tokenInvalid.status);
     const denied = await request(app.getHttpServer())
       .get('/totp')
       .set('Authorization', `Bearer ${TOKENS[2]}`);
-    expect(denied.status).toBe(403);
+    expect(denied.status).toBe(STATUS_TABLE.accessDenied.status);
     const spans = hyperIdSpans();
     expect(
       spans.map((s) => [s.attributes['hyperid.outcome'], s.attributes['hyperid.result'], s.status.code]),
@@ -155,10 +156,10 @@ describe('telemetry through @opentelemetry/api', () => {
     try {
       expect(
         (await request(app.getHttpServer()).get('/totp').set('Authorization', 'Bearer another-token')).status,
-      ).toBe(503);
+      ).toBe(STATUS_TABLE.unavailable.status);
       expect(
         (await request(app.getHttpServer()).get('/totp').set('Authorization', 'Bearer third-token')).status,
-      ).toBe(503);
+      ).toBe(STATUS_TABLE.unavailable.status);
     } finally {
       fake.clearFaults();
     }

@@ -1,20 +1,19 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { HyperIdResult } from '../lib/hyperid-result.enum.js';
-import { packTarball, repoRoot } from './support/pack.js';
+import { HyperIdResult } from '../../lib/hyperid-result.enum.js';
+import { STATUS_TABLE, expectHeader } from '../support/status-table.js';
 import {
-  createUserApp,
+  controlChannel,
+  fakeControl,
   get,
-  readJson,
   request,
-  startUserApp,
+  startPlatformsApp,
   type Answer,
   type RunningUserApp,
-} from './support/user-app.js';
+} from '../support/user-app.js';
 
 // Acceptance, installed as a user: the packed tarball in a fresh NestJS 12 ESM app
-// (test/consumers/fixtures/acceptance-app) that boots, on Express and on Fastify, one app instance
+// (test/package/fixtures/acceptance-app) that boots, on Express and on Fastify, one app instance
 // per HyperID configuration, each against its own FakeHyperIdServer from 'nestjs-hyperid/testing'.
 // The driver never imports the package: it reads call counts and injects faults through the app's
 // HTTP control channel (see the fixture's src/control.ts). It takes only the result codes from the
@@ -33,39 +32,13 @@ interface Ready {
   fakes: Record<string, string>;
 }
 
-interface RootPackageJson {
-  peerDependencies?: Record<string, string>;
-  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
-}
-
-/** Answers of the fake HyperID, as `FakeTokenAnswer` / `FakeHyperIdFault` of 'nestjs-hyperid/testing'. */
-type TokenAnswer = { auth_types: number[] } | { result: number };
-interface Fault {
-  latencyMs?: number;
-  result?: number;
-  status?: number;
-  redirectTo?: string;
-  oversizedBytes?: number;
-}
-
 describe('acceptance of the packed tarball, on Express and Fastify', () => {
   let appDir: string | undefined;
   let app: RunningUserApp<Ready> | undefined;
   let ready: Ready;
 
   beforeAll(async () => {
-    const pkg = await readJson<RootPackageJson>(join(repoRoot, 'package.json'));
-    const requiredPeers = Object.keys(pkg.peerDependencies ?? {}).filter(
-      (name) => !pkg.peerDependenciesMeta?.[name]?.optional,
-    );
-    appDir = await createUserApp({
-      fixture: 'acceptance-app',
-      name: 'acceptance-app',
-      tarball: await packTarball(),
-      dependencies: [...requiredPeers, '@nestjs/platform-express', '@nestjs/platform-fastify'],
-      devDependencies: ['typescript', '@types/node'],
-    });
-    app = await startUserApp<Ready>(appDir);
+    ({ dir: appDir, app } = await startPlatformsApp<Ready>('acceptance-app'));
     ready = app.ready;
   }, TIMEOUT);
 
@@ -74,25 +47,8 @@ describe('acceptance of the packed tarball, on Express and Fastify', () => {
     if (appDir) await rm(appDir, { recursive: true, force: true });
   }, 30_000);
 
-  /** One call on the control channel; fails the test on anything but 200. */
-  async function control(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
-    const res = await request(method, `${ready.control}${path}`, {
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (res.status !== 200) throw new Error(`control ${method} ${path}: ${res.status} ${res.body}`);
-    return JSON.parse(res.body);
-  }
-
-  const fakeOps = (fake: string) => ({
-    setToken: (token: string, answer: TokenAnswer) =>
-      control('POST', `/fake/${fake}/token`, { token, answer }),
-    fault: (fault: Fault, token: string) => control('POST', `/fake/${fake}/fault`, { fault, token }),
-    clearFaults: () => control('POST', `/fake/${fake}/clear-faults`),
-    calls: async (token?: string) => {
-      const query = token === undefined ? '' : `?token=${encodeURIComponent(token)}`;
-      return ((await control('GET', `/fake/${fake}/calls${query}`)) as { calls: number }).calls;
-    },
-  });
+  const control = controlChannel(() => ready.control);
+  const fakeOps = (fake: string) => fakeControl(control, fake);
 
   const statuses = (answers: Answer[]) => answers.map((answer) => answer.status);
 
@@ -118,7 +74,7 @@ describe('acceptance of the packed tarball, on Express and Fastify', () => {
       );
     });
 
-    describe('the default cache (issue 4)', () => {
+    describe('the default cache (README: Caching and multiple instances)', () => {
       it('20 concurrent requests with one fresh token make exactly 1 HyperID call', async () => {
         const t = token('concurrent');
         await fake('cached').setToken(t, { auth_types: [0, 3] });
@@ -164,7 +120,7 @@ describe('acceptance of the packed tarball, on Express and Fastify', () => {
       });
     });
 
-    describe('retries: 2, cache: false, no breaker (issue 5)', () => {
+    describe('retries: 2, cache: false, no breaker (README: Retries, backoff and the deadline)', () => {
       const cases: Array<{
         what: string;
         arrange: (t: string) => Promise<unknown>;
@@ -176,25 +132,23 @@ describe('acceptance of the packed tarball, on Express and Fastify', () => {
           what: 'service temporarily unavailable (transient: retried twice)',
           arrange: (t) =>
             fake('retrying').setToken(t, { result: HyperIdResult.ServiceTemporarilyUnavailable }),
-          status: 503,
+          status: STATUS_TABLE.unavailable.status,
           calls: 3,
-          check: (res) => expect(res.headers['retry-after']).toMatch(/^\d+$/),
+          check: (res) => expectHeader(res.headers['retry-after'], STATUS_TABLE.unavailable.retryAfter),
         },
         {
           what: 'invalid parameters (not retried)',
           arrange: (t) => fake('retrying').setToken(t, { result: HyperIdResult.InvalidParameters }),
-          status: 502,
+          status: STATUS_TABLE.badUpstream.status,
           calls: 1,
         },
         {
           what: 'token expired (not retried)',
           arrange: (t) => fake('retrying').setToken(t, { result: HyperIdResult.TokenExpired }),
-          status: 401,
+          status: STATUS_TABLE.tokenExpired.status,
           calls: 1,
           check: (res) =>
-            expect(res.headers['www-authenticate']).toMatch(
-              /^Bearer realm="hyperid", error="invalid_token", error_description="[^"]+"$/,
-            ),
+            expectHeader(res.headers['www-authenticate'], STATUS_TABLE.tokenExpired.wwwAuthenticate),
         },
         {
           what: 'a 302 redirect to another server (never followed)',
@@ -203,13 +157,13 @@ describe('acceptance of the packed tarball, on Express and Fastify', () => {
             const target = ready.fakes[`${adapter}-redirect-target`];
             return fake('retrying').fault({ redirectTo: `${target}/2fa/types/get` }, t);
           },
-          status: 502,
+          status: STATUS_TABLE.badUpstream.status,
           calls: 1,
         },
         {
           what: 'an answer over 64 KiB',
           arrange: (t) => fake('retrying').fault({ oversizedBytes: 200_000 }, t),
-          status: 502,
+          status: STATUS_TABLE.badUpstream.status,
           calls: 1,
         },
       ];
@@ -249,7 +203,7 @@ describe('acceptance of the packed tarball, on Express and Fastify', () => {
       });
     });
 
-    describe('circuitBreaker: { threshold: 3 }, retries: 0, cache: false (issue 5)', () => {
+    describe('circuitBreaker: { threshold: 3 }, retries: 0, cache: false (README: Circuit breaker)', () => {
       it('opens after 3 transient failures, then answers 503 with Retry-After without calling HyperID', async () => {
         const t = token('flaky');
         const breaker = fake('breaker');
@@ -257,14 +211,14 @@ describe('acceptance of the packed tarball, on Express and Fastify', () => {
         await breaker.fault({ status: 500 }, t);
 
         const failures = await sequential(account('breaker'), t, 3);
-        expect(statuses(failures)).toEqual([503, 503, 503]);
+        expect(statuses(failures)).toEqual(Array(3).fill(STATUS_TABLE.unavailable.status));
         expect(await breaker.calls(t)).toBe(3);
 
         // HyperID is healthy again, but the open circuit must not ask it.
         await breaker.clearFaults();
         const refused = await get(account('breaker'), `Bearer ${t}`);
-        expect(refused.status).toBe(503);
-        expect(refused.headers['retry-after']).toMatch(/^[1-9]\d*$/);
+        expect(refused.status).toBe(STATUS_TABLE.unavailable.status);
+        expectHeader(refused.headers['retry-after'], STATUS_TABLE.unavailable.retryAfter);
         expect(await breaker.calls(t)).toBe(3);
         expect(await breaker.calls()).toBe(3);
       });

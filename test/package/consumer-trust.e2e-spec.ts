@@ -1,20 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { TwoFactorType } from '../lib/two-factor-type.enum.js';
-import { packTarball, repoRoot } from './support/pack.js';
+import { TwoFactorType } from '../../lib/two-factor-type.enum.js';
+import { STATUS_TABLE, expectHeader } from '../support/status-table.js';
 import {
-  createUserApp,
+  controlChannel,
+  fakeControl,
   get,
-  readJson,
-  request,
-  startUserApp,
+  startPlatformsApp,
   type Answer,
   type RunningUserApp,
-} from './support/user-app.js';
+} from '../support/user-app.js';
 
 // Trust, installed as a user: the packed tarball in a fresh NestJS 12 ESM app
-// (test/consumers/fixtures/trust-app) that boots, on Express and on Fastify, one app instance per
+// (test/package/fixtures/trust-app) that boots, on Express and on Fastify, one app instance per
 // scenario against its own FakeHyperIdServer from 'nestjs-hyperid/testing', and two instances of
 // one app that share a TwoFactorCacheStore (a Map in the app's process) and a cache.secret from
 // the environment. What is shown: junk tokens cost one HyperID call each, never open the breaker
@@ -39,17 +37,6 @@ interface Ready {
   platforms: Record<Adapter, string[]>;
 }
 
-interface RootPackageJson {
-  peerDependencies?: Record<string, string>;
-  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
-}
-
-/** Answers of the fake HyperID, as `FakeTokenAnswer` / `FakeHyperIdFault` of 'nestjs-hyperid/testing'. */
-type TokenAnswer = { auth_types: number[] } | { result: number };
-interface Fault {
-  status?: number;
-}
-
 /** An entry of the shared store, as `CachedTwoFactorTypes` of 'nestjs-hyperid'. */
 interface StoreEntry {
   key: string;
@@ -63,7 +50,7 @@ const EVERY_METHOD = [
   TwoFactorType.AlternativeEmail,
 ];
 const USER_METHODS = [TwoFactorType.HyperIdAuthenticator, TwoFactorType.AlternativeEmail];
-const INVALID_TOKEN_CHALLENGE = /^Bearer realm="hyperid", error="invalid_token", error_description="[^"]+"$/;
+const { tokenInvalid, lackingMethods, unavailable } = STATUS_TABLE;
 
 describe('trust of the packed tarball, on Express and Fastify', () => {
   let appDir: string | undefined;
@@ -71,18 +58,7 @@ describe('trust of the packed tarball, on Express and Fastify', () => {
   let ready: Ready;
 
   beforeAll(async () => {
-    const pkg = await readJson<RootPackageJson>(join(repoRoot, 'package.json'));
-    const requiredPeers = Object.keys(pkg.peerDependencies ?? {}).filter(
-      (name) => !pkg.peerDependenciesMeta?.[name]?.optional,
-    );
-    appDir = await createUserApp({
-      fixture: 'trust-app',
-      name: 'trust-app',
-      tarball: await packTarball(),
-      dependencies: [...requiredPeers, '@nestjs/platform-express', '@nestjs/platform-fastify'],
-      devDependencies: ['typescript', '@types/node'],
-    });
-    app = await startUserApp<Ready>(appDir);
+    ({ dir: appDir, app } = await startPlatformsApp<Ready>('trust-app'));
     ready = app.ready;
   }, TIMEOUT);
 
@@ -91,30 +67,8 @@ describe('trust of the packed tarball, on Express and Fastify', () => {
     if (appDir) await rm(appDir, { recursive: true, force: true });
   }, 30_000);
 
-  /** One call on the control channel; fails the test on anything but 200. */
-  async function control(method: 'GET' | 'POST', path: string, body?: unknown): Promise<unknown> {
-    const res = await request(method, `${ready.control}${path}`, {
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    if (res.status !== 200) throw new Error(`control ${method} ${path}: ${res.status} ${res.body}`);
-    return JSON.parse(res.body);
-  }
-
-  const fakeOps = (fake: string) => ({
-    setToken: (token: string, answer: TokenAnswer) =>
-      control('POST', `/fake/${fake}/token`, { token, answer }),
-    /** A fault for every token. */
-    faultAll: (fault: Fault) => control('POST', `/fake/${fake}/fault`, { fault }),
-    clearFaults: () => control('POST', `/fake/${fake}/clear-faults`),
-    /** Calls for `token`, or all calls when no token is given. */
-    calls: async (token?: string) => {
-      const query = token === undefined ? '' : `?token=${encodeURIComponent(token)}`;
-      return ((await control('GET', `/fake/${fake}/calls${query}`)) as { calls: number }).calls;
-    },
-    /** Calls for each of `tokens`, in order. */
-    callsOf: async (tokens: readonly string[]) =>
-      ((await control('POST', `/fake/${fake}/calls`, { tokens })) as { calls: number[] }).calls,
-  });
+  const control = controlChannel(() => ready.control);
+  const fakeOps = (fake: string) => fakeControl(control, fake);
 
   const storeOps = (store: string) => ({
     entries: async () =>
@@ -186,8 +140,9 @@ describe('trust of the packed tarball, on Express and Fastify', () => {
         expect(await hyperId.calls()).toBe(0);
 
         const answers = await sequential('flood', tokens);
-        expect(statuses(answers)).toEqual(times(200, 401));
-        for (const res of answers) expect(res.headers['www-authenticate']).toMatch(INVALID_TOKEN_CHALLENGE);
+        expect(statuses(answers)).toEqual(times(200, tokenInvalid.status));
+        for (const res of answers)
+          expectHeader(res.headers['www-authenticate'], tokenInvalid.wwwAuthenticate);
         expect(await hyperId.callsOf(tokens)).toEqual(times(200, 1));
         expect(await hyperId.calls()).toBe(200);
 
@@ -207,8 +162,9 @@ describe('trust of the packed tarball, on Express and Fastify', () => {
         expect(await hyperId.calls()).toBe(0);
 
         const answers = await sequential('negative', times(5, t));
-        expect(statuses(answers)).toEqual(times(5, 401));
-        for (const res of answers) expect(res.headers['www-authenticate']).toMatch(INVALID_TOKEN_CHALLENGE);
+        expect(statuses(answers)).toEqual(times(5, tokenInvalid.status));
+        for (const res of answers)
+          expectHeader(res.headers['www-authenticate'], tokenInvalid.wwwAuthenticate);
         expect(await hyperId.calls(t)).toBe(1);
         expect(await hyperId.calls()).toBe(1);
       });
@@ -221,7 +177,7 @@ describe('trust of the packed tarball, on Express and Fastify', () => {
         expect(await hyperId.calls(user)).toBe(1);
 
         const tokens = junk('bounded-junk', 200);
-        expect(statuses(await sequential('bounded', tokens))).toEqual(times(200, 401));
+        expect(statuses(await sequential('bounded', tokens))).toEqual(times(200, tokenInvalid.status));
         expect(await hyperId.callsOf(tokens)).toEqual(times(200, 1));
 
         const again = await ask('bounded', user);
@@ -237,9 +193,9 @@ describe('trust of the packed tarball, on Express and Fastify', () => {
         const hyperId = fake('breaker');
         const failing = [token('unlucky-1'), token('unlucky-2')];
         for (const t of failing) await hyperId.setToken(t, { auth_types: USER_METHODS });
-        await hyperId.faultAll({ status: 503 });
+        await hyperId.fault({ status: 503 });
 
-        expect(statuses(await sequential('breaker', failing))).toEqual([503, 503]);
+        expect(statuses(await sequential('breaker', failing))).toEqual(times(2, unavailable.status));
         expect(await hyperId.callsOf(failing)).toEqual([3, 3]);
         expect(await hyperId.calls()).toBe(6);
 
@@ -279,14 +235,14 @@ describe('trust of the packed tarball, on Express and Fastify', () => {
         const user = token('no-2fa-tampered');
         await hyperId.setToken(user, { auth_types: [] });
 
-        const key = await storedKeyOf(user, 403);
+        const key = await storedKeyOf(user, lackingMethods.status);
         expect((await entryUnder(key)).authTypes).toEqual([]);
         await store().setAuthTypes(key, EVERY_METHOD);
         expect((await entryUnder(key)).authTypes).toEqual(EVERY_METHOD);
 
         const { res, read } = await askWatchingReads('shared-b', user);
         expect(read).toEqual([key]);
-        expect(res.status).toBe(403);
+        expect(res.status).toBe(lackingMethods.status);
         expect(JSON.parse(res.body)).toMatchObject({ missing: EVERY_METHOD });
         // Instance B did not believe the entry: it asked HyperID.
         expect(await hyperId.calls(user)).toBe(2);
@@ -301,7 +257,7 @@ describe('trust of the packed tarball, on Express and Fastify', () => {
         // A token HyperID never issued leaves no entry, but instance B reads its key on the way.
         const stranger = token('stranger');
         const first = await askWatchingReads('shared-b', stranger);
-        expect(first.res.status).toBe(401);
+        expect(first.res.status).toBe(tokenInvalid.status);
         expect(first.read).toHaveLength(1);
         const [strangerKey] = first.read;
         expect(strangerKey).not.toBe(genuineKey);
@@ -314,8 +270,8 @@ describe('trust of the packed tarball, on Express and Fastify', () => {
         // Instance A has never seen the token (B remembers its refusal): it reads the replayed entry.
         const { res, read } = await askWatchingReads('shared-a', stranger);
         expect(read).toEqual([strangerKey]);
-        expect(res.status).toBe(401);
-        expect(res.headers['www-authenticate']).toMatch(INVALID_TOKEN_CHALLENGE);
+        expect(res.status).toBe(tokenInvalid.status);
+        expectHeader(res.headers['www-authenticate'], tokenInvalid.wwwAuthenticate);
         expect(await hyperId.calls(stranger)).toBe(2);
       });
 
@@ -327,7 +283,7 @@ describe('trust of the packed tarball, on Express and Fastify', () => {
 
         const bare = token('no-2fa-replayed');
         await hyperId.setToken(bare, { auth_types: [] });
-        const bareKey = await storedKeyOf(bare, 403);
+        const bareKey = await storedKeyOf(bare, lackingMethods.status);
         expect(bareKey).not.toBe(genuineKey);
 
         await store().copy(genuineKey, bareKey);
@@ -335,7 +291,7 @@ describe('trust of the packed tarball, on Express and Fastify', () => {
 
         const { res, read } = await askWatchingReads('shared-b', bare);
         expect(read).toEqual([bareKey]);
-        expect(res.status).toBe(403);
+        expect(res.status).toBe(lackingMethods.status);
         expect(JSON.parse(res.body)).toMatchObject({ missing: EVERY_METHOD });
         expect(await hyperId.calls(bare)).toBe(2);
       });

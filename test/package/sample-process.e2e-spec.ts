@@ -2,10 +2,10 @@ import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { createServer, type AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { freePort } from '../support/free-port.js';
 import { repoRoot } from '../support/pack.js';
 
 // The sample as `npm start` runs it: compiled by tsc, started with node, stopped with a signal.
@@ -43,14 +43,6 @@ beforeAll(async () => {
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
   await run(process.execPath, [tsc, '-p', join(repoRoot, 'sample', 'tsconfig.json')], { cwd: repoRoot });
 }, 120_000);
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
 
 /** Resolves once `predicate` holds for the accumulated output, rejects if the process exits first. */
 function waitForOutput(

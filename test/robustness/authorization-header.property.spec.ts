@@ -1,37 +1,30 @@
 import 'reflect-metadata';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Controller, Get, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import fc from 'fast-check';
-import { HyperIdModule, HyperIdResult, RequireTwoFactor, TwoFactorType } from '../../lib/index.js';
+import { HyperIdModule, HyperIdResult, TwoFactorType } from '../../lib/index.js';
 import { FakeHyperIdServer, type FakeTokenAnswer } from '../../lib/testing/index.js';
-import {
-  AppClient,
-  B64TOKEN_CHARS,
-  CapturingLogger,
-  answerText,
-  isSendableToken,
-  mapConcurrent,
-  propertySeed,
-  withSeedReport,
-} from './support.js';
+import { answerText, mapConcurrent } from '../support/app-client.js';
+import { ADAPTERS, listenE2eApp, type ListeningE2eApp } from '../support/e2e-app.js';
+import { CapturingLogger } from '../support/log-capture.js';
+import { propertySeed, withSeedReport } from '../support/property-seed.js';
+import { ANSWER_FOR_RESULT, STATUS_TABLE, expectHeader } from '../support/status-table.js';
 
 // ≥ 10 000 generated Authorization headers against a real guarded Express app and a real fake
 // HyperID: never a 5xx, never a HyperID call for a token that is not RFC 6750 b64token syntax or
 // is over 8 KiB, never the token in the answer, only 200/400/401/403.
 
-@Controller()
-class HeaderController {
-  @Get('guarded')
-  @RequireTwoFactor(TwoFactorType.Totp)
-  guarded() {
-    return { ok: true };
-  }
+const { noCredentials, malformedToken, tokenInvalid, lackingMethods } = STATUS_TABLE;
 
-  @Get('open')
-  open() {
-    return { ok: true };
-  }
+/** RFC 6750 §2.1 `b64token`, written out here independently of the library. */
+const B64TOKEN_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/';
+
+/** True when `token` may be sent to HyperID: b64token syntax and at most 8 KiB (README: Defences). */
+function isSendableToken(token: string): boolean {
+  if (token.length === 0 || token.length > 8192) return false;
+  const body = token.replace(/=+$/, '');
+  if (body.length === 0) return false;
+  for (const char of body) if (!B64TOKEN_CHARS.includes(char)) return false;
+  return true;
 }
 
 /** Tokens the fake HyperID knows; any other well-formed token is answered TokenInvalid. */
@@ -48,10 +41,10 @@ const KNOWN: Record<string, FakeTokenAnswer> = {
 
 /** What the guarded route must answer for a token HyperID was asked about. */
 function statusForKnown(token: string): number {
-  if (!Object.hasOwn(KNOWN, token)) return 401; // TokenInvalid
+  if (!Object.hasOwn(KNOWN, token)) return tokenInvalid.status;
   const answer = KNOWN[token];
-  if ('result' in answer) return answer.result === (HyperIdResult.AccessDenied as number) ? 403 : 401;
-  return answer.auth_types.includes(TwoFactorType.Totp) ? 200 : 403;
+  if ('result' in answer) return ANSWER_FOR_RESULT.get(answer.result)!.status;
+  return answer.auth_types.includes(TwoFactorType.Totp) ? 200 : lackingMethods.status;
 }
 
 type Expectation =
@@ -61,7 +54,7 @@ type Expectation =
   /** `Bearer` + several spaces + a valid token: RFC 6750 allows 1*SP; 400 or a lookup are both safe. */
   | { kind: 'lenient'; token: string };
 
-/** The SPEC §3 oracle for one header value, as the server receives it (OWS trimmed). */
+/** The status table's oracle for one header value, as the server receives it (OWS trimmed). */
 function expectationFor(header: string | undefined): Expectation {
   if (header === undefined) return { kind: 'missing' };
   const value = header.replace(/^[ \t]+|[ \t]+$/g, '');
@@ -151,12 +144,12 @@ const headerCase = fc.record({
 });
 
 const BATCH = 25;
+const [[, express]] = ADAPTERS;
 const RUNS = 400; // 400 batches × 25 = 10 000 requests
 
 describe('property: generated Authorization headers (Express)', () => {
   let fake: FakeHyperIdServer;
-  let app: INestApplication;
-  let client: AppClient;
+  let app: ListeningE2eApp;
   const logger = new CapturingLogger();
   let sent = 0;
   let lookups = 0;
@@ -165,24 +158,14 @@ describe('property: generated Authorization headers (Express)', () => {
 
   beforeAll(async () => {
     fake = await new FakeHyperIdServer({ tokens: KNOWN, maxRecordedRequests: 10_000 }).start();
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        HyperIdModule.forRoot({
-          apiUrl: fake.url,
-          cache: false,
-          circuitBreaker: false,
-          retries: 0,
-          isGlobal: true,
-        }),
-      ],
-      controllers: [HeaderController],
-    }).compile();
-    app = moduleRef.createNestApplication({ logger });
-    client = await AppClient.listen(app);
+    app = await listenE2eApp({
+      adapter: express,
+      hyperId: HyperIdModule.forRoot({ apiUrl: fake.url, cache: false, circuitBreaker: false, retries: 0 }),
+      logger,
+    });
   });
 
   afterAll(async () => {
-    client?.close();
     await app?.close();
     await fake?.stop();
   });
@@ -194,7 +177,7 @@ describe('property: generated Authorization headers (Express)', () => {
         fc.asyncProperty(fc.array(headerCase, { minLength: BATCH, maxLength: BATCH }), async (cases) => {
           fake.resetCalls();
           const answers = await mapConcurrent(cases, 16, ({ header, guarded }) =>
-            client.get(guarded ? '/guarded' : '/open', header),
+            app.client.get(guarded ? '/routes/totp' : '/routes/open', header),
           );
           sent += cases.length;
 
@@ -216,14 +199,12 @@ describe('property: generated Authorization headers (Express)', () => {
             const expected = expectationFor(header);
             switch (expected.kind) {
               case 'missing':
-                expect(answer.status).toBe(401);
-                expect(answer.headers['www-authenticate']).toBe('Bearer realm="hyperid"');
+                expect(answer.status).toBe(noCredentials.status);
+                expectHeader(answer.headers['www-authenticate'], noCredentials.wwwAuthenticate);
                 break;
               case 'malformed':
-                expect(answer.status).toBe(400);
-                expect(answer.headers['www-authenticate']).toBe(
-                  'Bearer realm="hyperid", error="invalid_request"',
-                );
+                expect(answer.status).toBe(malformedToken.status);
+                expectHeader(answer.headers['www-authenticate'], malformedToken.wwwAuthenticate);
                 break;
               case 'call':
                 mustCall.push(expected.token);
@@ -231,7 +212,7 @@ describe('property: generated Authorization headers (Express)', () => {
                 break;
               case 'lenient':
                 mayCall.push(expected.token);
-                expect([400, statusForKnown(expected.token)]).toContain(answer.status);
+                expect([malformedToken.status, statusForKnown(expected.token)]).toContain(answer.status);
                 break;
             }
           });

@@ -1,81 +1,39 @@
 import 'reflect-metadata';
-import type { ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Controller, Get, type INestApplication } from '@nestjs/common';
-import { FastifyAdapter } from '@nestjs/platform-fastify';
-import { Test } from '@nestjs/testing';
-import {
-  HyperIdModule,
-  HyperIdResult,
-  RequireTwoFactor,
-  TwoFactorType,
-  type HyperIdModuleOptions,
-} from '../../lib/index.js';
+import { HyperIdModule, HyperIdResult, type HyperIdModuleOptions } from '../../lib/index.js';
 import { FakeHyperIdServer, type FakeHyperIdFault } from '../../lib/testing/index.js';
-import { AppClient, CapturingLogger, answerText, type AppAnswer } from '../property/support.js';
-import { ScriptedUpstream, closedPort, json } from './scripted-upstream.js';
+import { answerText, type AppAnswer } from '../support/app-client.js';
+import { ADAPTERS, listenE2eApp, type ListeningE2eApp } from '../support/e2e-app.js';
+import { freePort } from '../support/free-port.js';
+import { CapturingLogger } from '../support/log-capture.js';
+import { STATUS_TABLE, expectHeader, type ExpectedAnswer } from '../support/status-table.js';
 
-// Every way HyperID can fail, each mapped as SPEC §3 says, on both adapters; after each fault the
-// app still answers a healthy request 200. Tokens carry "Sekr3t" so the logs can be searched.
-
-@Controller()
-class GuardedController {
-  @Get('guarded')
-  @RequireTwoFactor(TwoFactorType.Totp)
-  guarded() {
-    return { ok: true };
-  }
-}
+// Every way HyperID can fail, each answered as README "Errors and status codes" says, on both
+// adapters; after each fault the app still answers a healthy request 200. Tokens carry "Sekr3t"
+// so the logs can be searched.
 
 const GOOD = 'good-Sekr3t-token';
 const VICTIM = 'victim-Sekr3t-token';
 const PATH = '/2fa/types/get';
+const { tokenInvalid, tokenExpired, accessDenied, unavailable, badUpstream } = STATUS_TABLE;
 
-type Adapter = 'express' | 'fastify';
+type Adapter = (typeof ADAPTERS)[number][1];
+const [[, express]] = ADAPTERS;
 
-/** One booted app and a client for it; `close()` shuts both. */
-interface Booted {
-  app: INestApplication;
-  client: AppClient;
-  get(token?: string): Promise<AppAnswer>;
-  close(): Promise<void>;
+/** The TOTP-guarded app on `adapter` with `options`, listening for a real HTTP client. */
+function boot(adapter: Adapter, options: HyperIdModuleOptions, logger: CapturingLogger) {
+  return listenE2eApp({ adapter, hyperId: HyperIdModule.forRoot(options), logger });
 }
 
-async function boot(
-  adapter: Adapter,
-  options: HyperIdModuleOptions,
-  logger: CapturingLogger,
-): Promise<Booted> {
-  const moduleRef = await Test.createTestingModule({
-    imports: [HyperIdModule.forRoot({ isGlobal: true, ...options })],
-    controllers: [GuardedController],
-  }).compile();
-  const app =
-    adapter === 'fastify'
-      ? moduleRef.createNestApplication(new FastifyAdapter(), { logger })
-      : moduleRef.createNestApplication({ logger });
-  const client = await AppClient.listen(app);
-  return {
-    app,
-    client,
-    get: (token) => client.get('/guarded', token === undefined ? undefined : `Bearer ${token}`),
-    close: async () => {
-      client.close();
-      await app.close();
-    },
-  };
-}
-
-/** Asserts the SPEC §3 answer for each kind of outcome. */
-function expectAnswer(res: AppAnswer, status: number): void {
-  expect(res.status).toBe(status);
+/** Asserts the status table's answer for each kind of outcome. */
+function expectAnswer(res: AppAnswer, answer: ExpectedAnswer): void {
+  expect(res.status).toBe(answer.status);
   expect(answerText(res)).not.toContain('Sekr3t');
   const body = JSON.parse(res.body.toString('utf8')) as Record<string, unknown>;
-  expect(body.statusCode).toBe(status);
-  if (status === 503) {
-    expect(res.headers['retry-after']).toMatch(/^[1-9]\d*$/);
+  expect(body.statusCode).toBe(answer.status);
+  if (answer === unavailable || answer === badUpstream) {
+    expectHeader(res.headers['retry-after'], answer.retryAfter);
   }
-  if (status === 502) expect(res.headers['retry-after']).toBeUndefined();
 }
 
 const NOT_JSON_ANSWERS: [string, FakeHyperIdFault][] = [
@@ -99,93 +57,87 @@ const WRONG_TYPES: string[] = [
   'null',
 ];
 
-describe.each<Adapter>(['express', 'fastify'])('fault matrix (%s)', (adapter) => {
+describe.each(ADAPTERS)('fault matrix (%s)', (_name, adapter) => {
   const logger = new CapturingLogger();
   let fake: FakeHyperIdServer;
-  let scripted: ScriptedUpstream;
-  let redirectTarget: ScriptedUpstream;
-  let onFake: Booted; // retries 0, timeoutMs 1000
-  let onScripted: Booted; // retries 0, timeoutMs 1000
-  let patient: Booted; // retries 0, long timeout: only the size limit can stop a dribbled body
+  let redirectTarget: FakeHyperIdServer;
+  let onFake: ListeningE2eApp; // retries 0, timeoutMs 1000
+  let patient: ListeningE2eApp; // retries 0, long timeout: only the size limit can stop a dribbled body
 
   beforeAll(async () => {
     fake = await new FakeHyperIdServer({
       tokens: { [GOOD]: { auth_types: [1, 3] }, [VICTIM]: { auth_types: [1] } },
     }).start();
-    scripted = await new ScriptedUpstream().start();
-    redirectTarget = await new ScriptedUpstream().start();
+    redirectTarget = await new FakeHyperIdServer().start();
     const base = { cache: false, circuitBreaker: false, retries: 0 } as const;
     onFake = await boot(adapter, { ...base, apiUrl: fake.url, timeoutMs: 1000 }, logger);
-    onScripted = await boot(adapter, { ...base, apiUrl: scripted.url, timeoutMs: 1000 }, logger);
-    patient = await boot(adapter, { ...base, apiUrl: scripted.url, timeoutMs: 25_000 }, logger);
+    patient = await boot(adapter, { ...base, apiUrl: fake.url, timeoutMs: 25_000 }, logger);
   });
 
   afterAll(async () => {
     await onFake?.close();
-    await onScripted?.close();
     await patient?.close();
     await fake?.stop();
-    await scripted?.stop();
     await redirectTarget?.stop();
   });
 
-  /** Writes `chunk` every `ms` until the client goes away (or the server stops). */
-  function dribble(res: ServerResponse, chunk: string, ms: number): void {
-    res.on('error', () => undefined);
-    scripted.every(ms, () => {
-      if (!res.socket || res.socket.destroyed) return false;
-      res.write(chunk);
-      return true;
-    });
-  }
-
-  /** Injects `fault` for the victim token, expects `status`, then a healthy request passes. */
-  async function faultOnFake(fault: FakeHyperIdFault, status: number): Promise<AppAnswer> {
+  /** Injects `fault` for the victim token and expects `answer` from `app` (then removes the fault). */
+  async function answerWithFault(
+    fault: FakeHyperIdFault,
+    answer: ExpectedAnswer,
+    app = onFake,
+  ): Promise<AppAnswer> {
     fake.clearFaults().resetCalls().injectFault(fault, VICTIM);
     try {
-      const res = await onFake.get(VICTIM);
-      expectAnswer(res, status);
-      expect(fake.calls(VICTIM)).toBe(1);
-      const healthy = await onFake.get(GOOD);
-      expect(healthy.status).toBe(200);
+      const res = await app.get(VICTIM);
+      expectAnswer(res, answer);
       return res;
     } finally {
       fake.clearFaults();
     }
   }
 
+  /** Injects `fault` for the victim token, expects `answer` after one call, then a healthy request passes. */
+  async function faultOnFake(fault: FakeHyperIdFault, answer: ExpectedAnswer): Promise<AppAnswer> {
+    const res = await answerWithFault(fault, answer);
+    expect(fake.calls(VICTIM)).toBe(1);
+    const healthy = await onFake.get(GOOD);
+    expect(healthy.status).toBe(200);
+    return res;
+  }
+
   describe('transient failures → 503 with Retry-After', () => {
     it('HyperID hangs past timeoutMs', async () => {
-      await faultOnFake({ hang: true }, 503);
+      await faultOnFake({ hang: true }, unavailable);
     });
 
     it('HyperID answers headers later than timeoutMs', async () => {
-      await faultOnFake({ latencyMs: 3_000 }, 503);
+      await faultOnFake({ latencyMs: 3_000 }, unavailable);
     });
 
     it('HyperID resets the connection before answering', async () => {
-      await faultOnFake({ reset: true }, 503);
+      await faultOnFake({ reset: true }, unavailable);
     });
 
     it.each([500, 502, 503, 504])('HyperID answers HTTP %i with an HTML page', async (status) => {
-      await faultOnFake({ status }, 503);
+      await faultOnFake({ status }, unavailable);
     });
 
     it('HyperID answers service temporarily unavailable', async () => {
-      await faultOnFake({ result: HyperIdResult.ServiceTemporarilyUnavailable }, 503);
+      await faultOnFake({ result: HyperIdResult.ServiceTemporarilyUnavailable }, unavailable);
     });
 
     it('HyperID refuses connections (nothing listens on its port), and is used once it is back', async () => {
-      const port = await closedPort();
+      const port = await freePort();
       const refused = await boot(
         adapter,
         { apiUrl: `http://127.0.0.1:${port}`, cache: false, circuitBreaker: false, retries: 0 },
         logger,
       );
-      let revived: ScriptedUpstream | undefined;
+      let revived: FakeHyperIdServer | undefined;
       try {
-        expectAnswer(await refused.get(GOOD), 503);
-        revived = await new ScriptedUpstream().start(port);
+        expectAnswer(await refused.get(GOOD), unavailable);
+        revived = await new FakeHyperIdServer({ port, tokens: { [GOOD]: { auth_types: [1, 3] } } }).start();
         expect((await refused.get(GOOD)).status).toBe(200);
         expect(revived.calls(GOOD)).toBe(1);
       } finally {
@@ -195,88 +147,79 @@ describe.each<Adapter>(['express', 'fastify'])('fault matrix (%s)', (adapter) =>
     });
 
     it('HyperID resets mid-answer (half of a Content-Length body, then the socket is destroyed)', async () => {
-      scripted.behaviours.set(VICTIM, (_req, res) => {
-        const body = JSON.stringify({ result: 0, auth_types: [1], padding: 'x'.repeat(200) });
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) });
-        res.write(body.slice(0, body.length / 2));
-        setTimeout(() => res.socket?.destroy(), 20);
-      });
-      expectAnswer(await onScripted.get(VICTIM), 503);
-      expect((await onScripted.get(GOOD)).status).toBe(200);
+      const body = JSON.stringify({ result: 0, auth_types: [1], padding: 'x'.repeat(200) });
+      await answerWithFault(
+        { body: body.slice(0, body.length / 2), contentLength: Buffer.byteLength(body), cutAfterMs: 20 },
+        unavailable,
+      );
+      expect((await onFake.get(GOOD)).status).toBe(200);
     });
 
     it('HyperID resets mid-answer (a chunked body cut off)', async () => {
-      scripted.behaviours.set(VICTIM, (_req, res) => {
-        res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.write('{"result":0,"auth_types":[1');
-        setTimeout(() => res.socket?.destroy(), 20);
-      });
-      expectAnswer(await onScripted.get(VICTIM), 503);
-      expect((await onScripted.get(GOOD)).status).toBe(200);
+      await answerWithFault({ body: '{"result":0,"auth_types":[1', cutAfterMs: 20 }, unavailable);
+      expect((await onFake.get(GOOD)).status).toBe(200);
     });
 
     it('HyperID dribbles a body that never ends: the per-attempt timeout covers the body too', async () => {
-      scripted.behaviours.set(VICTIM, (_req, res) => {
-        res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.write('{"result":0,"auth_types":[1]');
-        // Whitespace, one byte at a time, for far longer than the test may take.
-        dribble(res, ' ', 25);
-      });
-      expectAnswer(await onScripted.get(VICTIM), 503);
-      expect((await onScripted.get(GOOD)).status).toBe(200);
+      // Whitespace, one byte at a time, for far longer than the test may take.
+      await answerWithFault(
+        { body: '{"result":0,"auth_types":[1]', dribble: { chunk: ' ', everyMs: 25 } },
+        unavailable,
+      );
+      expect((await onFake.get(GOOD)).status).toBe(200);
     }, 15_000);
   });
 
   describe('unexpected answers → 502', () => {
     it.each(NOT_JSON_ANSWERS)('HyperID answers %s', async (_name, fault) => {
-      await faultOnFake(fault, 502);
+      await faultOnFake(fault, badUpstream);
     });
 
     it.each(WRONG_TYPES)('HyperID answers the wrong types: %s', async (body) => {
-      await faultOnFake({ body }, 502);
+      await faultOnFake({ body }, badUpstream);
     });
 
     it.each([7, 1, -6, -100, 2 ** 31])('HyperID answers the unknown result code %i', async (result) => {
-      await faultOnFake({ result }, 502);
+      await faultOnFake({ result }, badUpstream);
     });
 
     it('HyperID answers invalid parameters', async () => {
-      await faultOnFake({ result: HyperIdResult.InvalidParameters }, 502);
+      await faultOnFake({ result: HyperIdResult.InvalidParameters }, badUpstream);
     });
 
     it('HyperID answers a body over 64 KiB at once', async () => {
-      await faultOnFake({ oversizedBytes: 100_000 }, 502);
+      await faultOnFake({ oversizedBytes: 100_000 }, badUpstream);
     });
 
     it('HyperID answers a success padded to just over 64 KiB', async () => {
       const core = '{"result":0,"auth_types":[1]}';
-      await faultOnFake({ body: core + ' '.repeat(64 * 1024 + 1 - core.length) }, 502);
+      await faultOnFake({ body: core + ' '.repeat(64 * 1024 + 1 - core.length) }, badUpstream);
     });
 
     it('HyperID dribbles a body past 64 KiB that would never end: refused promptly', async () => {
-      scripted.behaviours.set(VICTIM, (_req, res) => {
-        res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.write('{"result":0,"auth_types":[1],"padding":"');
-        dribble(res, 'x'.repeat(4096), 10);
-      });
+      const start = '{"result":0,"auth_types":[1],"padding":"';
       // timeoutMs is 25 s here: only the size limit can end this within the test's 10 s.
-      expectAnswer(await patient.get(VICTIM), 502);
+      await answerWithFault(
+        { body: start, dribble: { chunk: 'x'.repeat(4096), everyMs: 10 } },
+        badUpstream,
+        patient,
+      );
       expect((await patient.get(GOOD)).status).toBe(200);
     }, 10_000);
 
     it('HyperID declares and dribbles a Content-Length over 64 KiB: refused promptly', async () => {
-      scripted.behaviours.set(VICTIM, (_req, res) => {
-        res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': 1_000_000 });
-        res.write('{"result":0,"auth_types":[1],"padding":"');
-        dribble(res, 'x'.repeat(4096), 10);
-      });
-      expectAnswer(await patient.get(VICTIM), 502);
+      const start = '{"result":0,"auth_types":[1],"padding":"';
+      await answerWithFault(
+        { body: start, contentLength: 1_000_000, dribble: { chunk: 'x'.repeat(4096), everyMs: 10 } },
+        badUpstream,
+        patient,
+      );
       expect((await patient.get(GOOD)).status).toBe(200);
     }, 10_000);
 
-    it('HyperID redirects (302, FakeHyperIdServer): not followed, the target sees nothing', async () => {
+    it('HyperID redirects (302, redirectTo): not followed, the target sees nothing', async () => {
       const before = redirectTarget.calls();
-      await faultOnFake({ redirectTo: `${redirectTarget.url}${PATH}` }, 502);
+      await faultOnFake({ redirectTo: `${redirectTarget.url}${PATH}` }, badUpstream);
       expect(redirectTarget.calls()).toBe(before);
     });
 
@@ -284,49 +227,40 @@ describe.each<Adapter>(['express', 'fastify'])('fault matrix (%s)', (adapter) =>
       'HyperID redirects with %i: not followed, no token leaves',
       async (status) => {
         const before = redirectTarget.calls();
-        scripted.behaviours.set(VICTIM, (_req, res) => {
-          res.writeHead(status, { Location: `${redirectTarget.url}${PATH}`, 'Content-Length': 0 }).end();
-        });
-        expectAnswer(await onScripted.get(VICTIM), 502);
+        await answerWithFault(
+          { status, headers: { Location: `${redirectTarget.url}${PATH}` }, body: '' },
+          badUpstream,
+        );
         expect(redirectTarget.calls()).toBe(before);
-        expect(redirectTarget.received.some((r) => r.authorization !== undefined)).toBe(false);
-        expect((await onScripted.get(GOOD)).status).toBe(200);
+        expect(redirectTarget.requests.some((r) => r.headers.authorization !== undefined)).toBe(false);
+        expect((await onFake.get(GOOD)).status).toBe(200);
       },
     );
   });
 
   describe('answers about the token', () => {
     it('access denied → 403 insufficient_scope', async () => {
-      const res = await faultOnFake({ result: HyperIdResult.AccessDenied }, 403);
-      expect(res.headers['www-authenticate']).toBe(
-        'Bearer realm="hyperid", error="insufficient_scope", scope="second-factor-auth-client"',
-      );
+      const res = await faultOnFake({ result: HyperIdResult.AccessDenied }, accessDenied);
+      expectHeader(res.headers['www-authenticate'], accessDenied.wwwAuthenticate);
     });
 
     it.each([
-      ['token expired', HyperIdResult.TokenExpired],
-      ['token invalid', HyperIdResult.TokenInvalid],
-    ])('%s → 401 invalid_token', async (_name, result) => {
-      const res = await faultOnFake({ result }, 401);
-      expect(res.headers['www-authenticate']).toMatch(
-        /^Bearer realm="hyperid", error="invalid_token", error_description="[^"]+"$/,
-      );
+      ['token expired', HyperIdResult.TokenExpired, tokenExpired],
+      ['token invalid', HyperIdResult.TokenInvalid, tokenInvalid],
+    ])('%s → 401 invalid_token', async (_name, result, answer) => {
+      const res = await faultOnFake({ result }, answer);
+      expectHeader(res.headers['www-authenticate'], answer.wwwAuthenticate);
     });
 
     it('a body that arrives slowly but within timeoutMs is accepted', async () => {
-      scripted.behaviours.set(VICTIM, (_req, res) => {
-        const parts = ['{"result":0,', '"auth_types":', '[1]}'];
-        res.writeHead(200, { 'Content-Type': 'application/json' });
-        res.write(parts.shift());
-        scripted.every(20, () => {
-          const part = parts.shift();
-          if (part === undefined) return false;
-          if (parts.length === 0) res.end(part);
-          else res.write(part);
-          return true;
-        });
-      });
-      expect((await patient.get(VICTIM)).status).toBe(200);
+      fake
+        .clearFaults()
+        .injectFault({ trickle: { parts: ['{"result":0,', '"auth_types":', '[1]}'], everyMs: 20 } }, VICTIM);
+      try {
+        expect((await patient.get(VICTIM)).status).toBe(200);
+      } finally {
+        fake.clearFaults();
+      }
     });
   });
 
@@ -339,58 +273,60 @@ describe.each<Adapter>(['express', 'fastify'])('fault matrix (%s)', (adapter) =>
 describe('retries (retries: 2)', () => {
   const logger = new CapturingLogger();
   let fake: FakeHyperIdServer;
-  let scripted: ScriptedUpstream;
-  let onFake: Booted;
-  let onScripted: Booted;
+  let onFake: ListeningE2eApp;
 
   beforeAll(async () => {
     fake = await new FakeHyperIdServer({ tokens: { [GOOD]: { auth_types: [1] } } }).start();
-    scripted = await new ScriptedUpstream().start();
     // timeoutMs leaves room for a busy machine: a slow healthy attempt must not look like a fault.
     const options = { cache: false, circuitBreaker: false, retries: 2, timeoutMs: 1000 } as const;
-    onFake = await boot('express', { ...options, apiUrl: fake.url }, logger);
-    onScripted = await boot('express', { ...options, apiUrl: scripted.url }, logger);
+    onFake = await boot(express, { ...options, apiUrl: fake.url }, logger);
   });
 
   afterAll(async () => {
     await onFake?.close();
-    await onScripted?.close();
     await fake?.stop();
-    await scripted?.stop();
   });
 
-  const cases: [string, FakeHyperIdFault, number, number][] = [
-    ['service temporarily unavailable', { result: HyperIdResult.ServiceTemporarilyUnavailable }, 503, 3],
-    ['HTTP 503', { status: 503 }, 503, 3],
-    ['a hang', { hang: true }, 503, 3],
-    ['a reset', { reset: true }, 503, 3],
-    ['invalid parameters', { result: HyperIdResult.InvalidParameters }, 502, 1],
-    ['access denied', { result: HyperIdResult.AccessDenied }, 403, 1],
-    ['token expired', { result: HyperIdResult.TokenExpired }, 401, 1],
-    ['token invalid', { result: HyperIdResult.TokenInvalid }, 401, 1],
-    ['a malformed body', { malformed: true }, 502, 1],
-    ['an unknown code', { result: 9 }, 502, 1],
-    ['a redirect', { redirectTo: 'http://127.0.0.1:9/' }, 502, 1],
-    ['an oversized body', { oversizedBytes: 100_000 }, 502, 1],
+  const cases: [string, FakeHyperIdFault, ExpectedAnswer, number][] = [
+    [
+      'service temporarily unavailable',
+      { result: HyperIdResult.ServiceTemporarilyUnavailable },
+      unavailable,
+      3,
+    ],
+    ['HTTP 503', { status: 503 }, unavailable, 3],
+    ['a hang', { hang: true }, unavailable, 3],
+    ['a reset', { reset: true }, unavailable, 3],
+    ['invalid parameters', { result: HyperIdResult.InvalidParameters }, badUpstream, 1],
+    ['access denied', { result: HyperIdResult.AccessDenied }, accessDenied, 1],
+    ['token expired', { result: HyperIdResult.TokenExpired }, tokenExpired, 1],
+    ['token invalid', { result: HyperIdResult.TokenInvalid }, tokenInvalid, 1],
+    ['a malformed body', { malformed: true }, badUpstream, 1],
+    ['an unknown code', { result: 9 }, badUpstream, 1],
+    ['a redirect', { redirectTo: 'http://127.0.0.1:9/' }, badUpstream, 1],
+    ['an oversized body', { oversizedBytes: 100_000 }, badUpstream, 1],
   ];
 
-  it.each(cases)('%s %j: answered %i after %i HyperID call(s)', async (_name, fault, status, calls) => {
-    fake.clearFaults().resetCalls().injectFault(fault, VICTIM);
-    const res = await onFake.get(VICTIM);
-    fake.clearFaults();
-    expectAnswer(res, status);
-    expect(fake.calls(VICTIM)).toBe(calls);
-    expect((await onFake.get(GOOD)).status).toBe(200);
-  });
+  it.each(cases.map(([name, fault, answer, calls]) => [name, fault, answer.status, calls, answer] as const))(
+    '%s %j: answered %i after %i HyperID call(s)',
+    async (_name, fault, _status, calls, answer) => {
+      fake.clearFaults().resetCalls().injectFault(fault, VICTIM);
+      const res = await onFake.get(VICTIM);
+      fake.clearFaults();
+      expectAnswer(res, answer);
+      expect(fake.calls(VICTIM)).toBe(calls);
+      expect((await onFake.get(GOOD)).status).toBe(200);
+    },
+  );
 
   it('a transient failure followed by a success lets the request through', async () => {
-    let attempts = 0;
-    scripted.behaviours.set(VICTIM, (req, res) => {
-      attempts += 1;
-      (attempts === 1 ? json(503, { error: 'busy' }) : json(200, { result: 0, auth_types: [1] }))(req, res);
-    });
-    expect((await onScripted.get(VICTIM)).status).toBe(200);
-    expect(scripted.calls(VICTIM)).toBe(2);
+    fake
+      .clearFaults()
+      .resetCalls()
+      .setToken(VICTIM, { auth_types: [1] });
+    fake.scriptFaults([{ status: 503, body: JSON.stringify({ error: 'busy' }) }], VICTIM);
+    expect((await onFake.get(VICTIM)).status).toBe(200);
+    expect(fake.calls(VICTIM)).toBe(2);
   });
 
   it('logged no token', () => {
@@ -413,10 +349,10 @@ describe('circuit breaker (threshold: 3)', () => {
   /** A fresh app (so a fresh breaker) with threshold 3 and no cache, closed after `body`. */
   async function withBreakerApp(
     { retries, halfOpenAfterMs = 60_000 }: { retries: number; halfOpenAfterMs?: number },
-    body: (app: Awaited<ReturnType<typeof boot>>) => Promise<void>,
+    body: (app: ListeningE2eApp) => Promise<void>,
   ): Promise<void> {
     const app = await boot(
-      'express',
+      express,
       { apiUrl: fake.url, cache: false, retries, circuitBreaker: { threshold: 3, halfOpenAfterMs } },
       logger,
     );
@@ -433,15 +369,15 @@ describe('circuit breaker (threshold: 3)', () => {
         .clearFaults()
         .resetCalls()
         .injectFault({ result: HyperIdResult.ServiceTemporarilyUnavailable }, VICTIM);
-      for (let i = 0; i < 3; i += 1) expectAnswer(await app.get(VICTIM), 503);
+      for (let i = 0; i < 3; i += 1) expectAnswer(await app.get(VICTIM), unavailable);
       expect(fake.calls()).toBe(3);
       fake.clearFaults();
 
       // Open: even a healthy token is refused at once, and HyperID is left alone.
       const res = await app.get(GOOD);
-      expectAnswer(res, 503);
+      expectAnswer(res, unavailable);
       const retryAfter = Number(res.headers['retry-after']);
-      expect(retryAfter).toBeGreaterThan(30); // seconds until the probe, not the 1 s default
+      expect(retryAfter).toBeGreaterThan(30); // seconds until the probe, not the default
       expect(retryAfter).toBeLessThanOrEqual(60);
       expect(fake.calls()).toBe(3);
     });
@@ -450,8 +386,8 @@ describe('circuit breaker (threshold: 3)', () => {
   it('with retries: 2, counts lookups, not attempts: two failed lookups (six calls) leave it closed', async () => {
     await withBreakerApp({ retries: 2 }, async (app) => {
       fake.clearFaults().resetCalls().injectFault({ status: 500 }, VICTIM);
-      expectAnswer(await app.get(VICTIM), 503);
-      expectAnswer(await app.get(VICTIM), 503);
+      expectAnswer(await app.get(VICTIM), unavailable);
+      expectAnswer(await app.get(VICTIM), unavailable);
       expect(fake.calls()).toBe(6);
       fake.clearFaults();
       expect((await app.get(GOOD)).status).toBe(200);
@@ -462,10 +398,10 @@ describe('circuit breaker (threshold: 3)', () => {
   it('with retries: 2, the third failed lookup opens it', async () => {
     await withBreakerApp({ retries: 2 }, async (app) => {
       fake.clearFaults().resetCalls().injectFault({ status: 500 }, VICTIM);
-      for (let i = 0; i < 3; i += 1) expectAnswer(await app.get(VICTIM), 503);
+      for (let i = 0; i < 3; i += 1) expectAnswer(await app.get(VICTIM), unavailable);
       expect(fake.calls()).toBe(9);
       fake.clearFaults();
-      expectAnswer(await app.get(GOOD), 503);
+      expectAnswer(await app.get(GOOD), unavailable);
       expect(fake.calls()).toBe(9);
     });
   });
@@ -478,7 +414,7 @@ describe('circuit breaker (threshold: 3)', () => {
         .injectFault({ status: 429, headers: { 'Retry-After': '42' } }, VICTIM);
       for (let i = 0; i < 5; i += 1) {
         const res = await app.get(VICTIM);
-        expectAnswer(res, 503);
+        expectAnswer(res, unavailable);
         expect(res.headers['retry-after']).toBe('42');
       }
       expect(fake.calls()).toBe(5);
@@ -500,7 +436,7 @@ describe('circuit breaker (threshold: 3)', () => {
         TokenInvalid,
       ]) {
         fake.injectFault({ result }, VICTIM);
-        expect((await app.get(VICTIM)).status).not.toBe(503);
+        expect((await app.get(VICTIM)).status).not.toBe(unavailable.status);
       }
       fake.clearFaults();
       expect((await app.get(GOOD)).status).toBe(200);
@@ -511,9 +447,9 @@ describe('circuit breaker (threshold: 3)', () => {
   it('probes again after halfOpenAfterMs and closes on success', async () => {
     await withBreakerApp({ retries: 0, halfOpenAfterMs: 300 }, async (app) => {
       fake.clearFaults().resetCalls().injectFault({ status: 503 });
-      for (let i = 0; i < 3; i += 1) expectAnswer(await app.get(GOOD), 503);
+      for (let i = 0; i < 3; i += 1) expectAnswer(await app.get(GOOD), unavailable);
       fake.clearFaults();
-      expectAnswer(await app.get(GOOD), 503);
+      expectAnswer(await app.get(GOOD), unavailable);
       expect(fake.calls()).toBe(3);
 
       await new Promise((resolve) => setTimeout(resolve, 600));

@@ -1,81 +1,60 @@
 import 'reflect-metadata';
-import { once } from 'node:events';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { Controller, Get, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
 import fc from 'fast-check';
-import { HyperIdModule, HyperIdResult, RequireTwoFactor, TwoFactorType } from '../../lib/index.js';
-import {
-  AppClient,
-  CapturingLogger,
-  answerText,
-  mapConcurrent,
-  propertySeed,
-  withSeedReport,
-} from './support.js';
+import { HyperIdModule, HyperIdResult, TwoFactorType } from '../../lib/index.js';
+import { FakeHyperIdServer } from '../../lib/testing/index.js';
+import { answerText, mapConcurrent } from '../support/app-client.js';
+import { ADAPTERS, listenE2eApp, type ListeningE2eApp } from '../support/e2e-app.js';
+import { CapturingLogger } from '../support/log-capture.js';
+import { propertySeed, withSeedReport } from '../support/property-seed.js';
+import { ANSWER_FOR_RESULT, STATUS_TABLE, expectHeader } from '../support/status-table.js';
 
 // Generated HyperID answers (random JSON, wrong types, random result codes, truncated bodies, huge
-// arrays, non-object JSON, odd HTTP statuses) served by a real local HTTP server: the guarded route
-// answers only what SPEC §3 allows, never 500, and the app keeps serving.
+// arrays, non-object JSON, odd HTTP statuses) served by FakeHyperIdServer, any status with any
+// body: the guarded route answers only what README "Errors and status codes" allows, never 500,
+// and the app keeps serving.
 
-@Controller()
-class AnswerController {
-  @Get('guarded')
-  @RequireTwoFactor(TwoFactorType.Totp)
-  guarded() {
-    return { ok: true };
-  }
-}
+const { lackingMethods, unavailable, badUpstream } = STATUS_TABLE;
 
 interface UpstreamAnswer {
   status: number;
   body: string;
 }
 
-const HEALTHY: UpstreamAnswer = { status: 200, body: '{"result":0,"auth_types":[1,3]}' };
+const HEALTHY_TOKEN = 'healthy-token';
 const LIMIT = 64 * 1024;
+const BAD = badUpstream.status;
 
-/** The status each result code HyperID documents maps to; any other code is an unexpected answer. */
-const STATUS_FOR_RESULT = new Map<number, number>([
-  [HyperIdResult.ServiceTemporarilyUnavailable, 503],
-  [HyperIdResult.InvalidParameters, 502],
-  [HyperIdResult.AccessDenied, 403],
-  [HyperIdResult.TokenExpired, 401],
-  [HyperIdResult.TokenInvalid, 401],
-]);
-
-/** Statuses SPEC §3 allows for `answer` (a set when the SPEC leaves the choice open). */
+/** Statuses the status table allows for `answer` (a set where the table leaves the choice open). */
 function allowedStatuses(answer: UpstreamAnswer): number[] {
   const { status, body } = answer;
   const allowed = new Set<number>();
-  if (Buffer.byteLength(body) > LIMIT) allowed.add(502); // over 64 KiB: refused
+  if (Buffer.byteLength(body) > LIMIT) allowed.add(BAD); // over 64 KiB: refused
   if (status >= 500 || status === 429) {
-    allowed.add(503);
+    allowed.add(unavailable.status);
     return [...allowed];
   }
   if (allowed.size > 0) return [...allowed];
-  if (status >= 300 && status < 400) return [502]; // redirects are never followed
+  if (status >= 300 && status < 400) return [BAD]; // redirects are never followed
   let json: unknown;
   try {
     json = JSON.parse(body);
   } catch {
-    return [502];
+    return [BAD];
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) return [502];
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) return [BAD];
   const { result, auth_types } = json as Record<string, unknown>;
-  if (typeof result !== 'number' || !Number.isInteger(result)) return [502];
+  if (typeof result !== 'number' || !Number.isInteger(result)) return [BAD];
   if (result !== 0) {
-    const mapped = STATUS_FOR_RESULT.get(result) ?? 502;
-    // The SPEC maps codes, not HTTP statuses: with a non-200 status, 502 is also a safe reading.
-    return status === 200 ? [mapped] : [mapped, 502];
+    const mapped = ANSWER_FOR_RESULT.get(result)?.status ?? BAD;
+    // The table maps codes, not HTTP statuses: with a non-200 status, 502 is also a safe reading.
+    return status === 200 ? [mapped] : [mapped, BAD];
   }
   if (!Array.isArray(auth_types) || !auth_types.every((t) => typeof t === 'number' && Number.isInteger(t)))
-    return [502];
-  const outcome = auth_types.includes(TwoFactorType.Totp) ? 200 : 403;
+    return [BAD];
+  const outcome = auth_types.includes(TwoFactorType.Totp) ? 200 : lackingMethods.status;
   // A success on a non-200 status, or an implausibly long list, may also be refused (fail closed).
-  return status !== 200 || auth_types.length > 256 ? [outcome, 502] : [outcome];
+  return status !== 200 || auth_types.length > 256 ? [outcome, BAD] : [outcome];
 }
 
 const typeValue = fc.oneof(
@@ -87,7 +66,7 @@ const validSuccess = fc
   .array(typeValue, { maxLength: 12 })
   .map((types) => JSON.stringify({ result: 0, auth_types: types }));
 const resultCode = fc.oneof(
-  fc.constantFrom(...STATUS_FOR_RESULT.keys()),
+  fc.constantFrom(...ANSWER_FOR_RESULT.keys()),
   fc.integer({ min: -20, max: 20 }),
   fc.integer(),
 );
@@ -114,7 +93,7 @@ const nonObjectJson = fc.constantFrom(
   'null',
   'true',
   '0',
-  '-1',
+  JSON.stringify(HyperIdResult.TokenInvalid), // a bare result code, not an object
   '"ok"',
   '[]',
   '[{"result":0,"auth_types":[1]}]',
@@ -161,63 +140,38 @@ const BATCH = 10;
 const RUNS = 300;
 
 describe('property: generated HyperID answers (Express)', () => {
-  let upstream: Server;
-  const sockets = new Set<Socket>();
-  const answers = new Map<string, UpstreamAnswer>();
-  const seenTokens: string[] = [];
-  let app: INestApplication;
-  let client: AppClient;
+  let fake: FakeHyperIdServer;
+  let app: ListeningE2eApp;
   const logger = new CapturingLogger();
   let batch = 0;
+  const [[, express]] = ADAPTERS;
 
   beforeAll(async () => {
-    // Answers by token, so one batch can run concurrently.
-    upstream = createServer((req, res) => {
-      req.resume();
-      req.on('end', () => {
-        const token = /^Bearer (\S+)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
-        seenTokens.push(token);
-        const answer = answers.get(token) ?? HEALTHY;
-        res.writeHead(answer.status, {
-          'Content-Type': 'application/json',
-          'Content-Length': Buffer.byteLength(answer.body),
-        });
-        res.end(answer.body);
-      });
+    // Answers by token (each generated answer is a fault for its own token), so one batch can run
+    // concurrently; every request is kept, to check the tokens HyperID received.
+    fake = await new FakeHyperIdServer({
+      tokens: { [HEALTHY_TOKEN]: { auth_types: [1, 3] } },
+      maxRecordedRequests: 100_000,
+    }).start();
+    app = await listenE2eApp({
+      adapter: express,
+      hyperId: HyperIdModule.forRoot({
+        apiUrl: fake.url,
+        cache: false,
+        circuitBreaker: false,
+        retries: 0,
+        timeoutMs: 5000,
+      }),
+      logger,
     });
-    upstream.on('connection', (socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    });
-    upstream.listen(0, '127.0.0.1');
-    await once(upstream, 'listening');
-    const { port } = upstream.address() as AddressInfo;
-
-    const moduleRef = await Test.createTestingModule({
-      imports: [
-        HyperIdModule.forRoot({
-          apiUrl: `http://127.0.0.1:${port}`,
-          cache: false,
-          circuitBreaker: false,
-          retries: 0,
-          timeoutMs: 5000,
-          isGlobal: true,
-        }),
-      ],
-      controllers: [AnswerController],
-    }).compile();
-    app = moduleRef.createNestApplication({ logger });
-    client = await AppClient.listen(app);
   });
 
   afterAll(async () => {
-    client?.close();
     await app?.close();
-    for (const socket of sockets) socket.destroy();
-    await new Promise<void>((resolve) => (upstream ? upstream.close(() => resolve()) : resolve()));
+    await fake?.stop();
   });
 
-  it('answers only the statuses SPEC §3 allows, never 500, and keeps serving', async () => {
+  it('answers only the statuses the status table allows, never 500, and keeps serving', async () => {
     const seed = propertySeed();
     const statuses = new Map<number, number>();
     await withSeedReport('hyperid-answer', seed, () =>
@@ -225,20 +179,19 @@ describe('property: generated HyperID answers (Express)', () => {
         fc.asyncProperty(fc.array(answerArb, { minLength: BATCH, maxLength: BATCH }), async (cases) => {
           batch += 1;
           const tokens = cases.map((_, i) => `answer-${batch}-${i}-SecretPart`);
-          answers.clear();
-          cases.forEach((answer, i) => answers.set(tokens[i], answer));
-          const got = await mapConcurrent(cases, BATCH, (_, i) =>
-            client.get('/guarded', `Bearer ${tokens[i]}`),
-          );
+          fake.clearFaults();
+          cases.forEach(({ status, body }, i) => fake.injectFault({ status, body }, tokens[i]));
+          const got = await mapConcurrent(cases, BATCH, (_, i) => app.get(tokens[i]));
           cases.forEach((answer, i) => {
             const res = got[i];
             statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
             expect(allowedStatuses(answer)).toContain(res.status);
             expect(answerText(res).includes(tokens[i])).toBe(false);
-            if (res.status === 503) expect(res.headers['retry-after']).toMatch(/^\d+$/);
+            if (res.status === unavailable.status)
+              expectHeader(res.headers['retry-after'], unavailable.retryAfter);
           });
           // The app keeps serving after whatever HyperID said.
-          const healthy = await client.get('/guarded', 'Bearer healthy-token');
+          const healthy = await app.get(HEALTHY_TOKEN);
           expect(healthy.status).toBe(200);
         }),
         { seed, numRuns: RUNS },
@@ -250,6 +203,7 @@ describe('property: generated HyperID answers (Express)', () => {
   }, 120_000);
 
   it('sent every token to HyperID unaltered and logged none of them', () => {
+    const seenTokens = fake.requests.map((request) => request.token ?? '');
     expect(seenTokens.length).toBeGreaterThanOrEqual(RUNS * (BATCH + 1));
     expect(seenTokens.every((token) => /^(answer-\d+-\d+-SecretPart|healthy-token)$/.test(token))).toBe(true);
     expect(logger.linesContaining('SecretPart')).toEqual([]);

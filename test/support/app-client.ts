@@ -1,69 +1,8 @@
-// Shared by the property and fault-matrix suites: a keep-alive HTTP client for the app under test,
-// a logger that keeps every line (to prove no token is logged), and the fast-check seed.
+// A keep-alive HTTP client for an app under test that listens on 127.0.0.1: raw header lines and
+// body bytes as received, so that suites can search an answer for a token.
 import { Agent, request, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { INestApplication, LoggerService } from '@nestjs/common';
-
-/** fast-check seed: FC_SEED when set, else a fixed one, so a failure can be replayed. */
-export function propertySeed(): number {
-  const fromEnv = process.env.FC_SEED;
-  if (fromEnv !== undefined && fromEnv !== '') {
-    const seed = Number(fromEnv);
-    if (!Number.isInteger(seed))
-      throw new Error(`FC_SEED must be an integer, got ${JSON.stringify(fromEnv)}`);
-    return seed;
-  }
-  return 0x2fa_c0de;
-}
-
-/** Runs a fast-check assertion and names the seed (and how to replay it) when it fails. */
-export async function withSeedReport(name: string, seed: number, run: () => Promise<void>): Promise<void> {
-  try {
-    await run();
-  } catch (error) {
-    console.error(`[${name}] property failed with fast-check seed ${seed}; replay with FC_SEED=${seed}`);
-    throw error;
-  }
-}
-
-/** A Nest logger that keeps every line, so a suite can check what the module logged. */
-export class CapturingLogger implements LoggerService {
-  readonly lines: string[] = [];
-  private keep(level: string, message: unknown, params: unknown[]): void {
-    const text = [message, ...params]
-      .map((part) =>
-        typeof part === 'string'
-          ? part
-          : part instanceof Error
-            ? `${part.message} ${part.stack}`
-            : JSON.stringify(part),
-      )
-      .join(' ');
-    this.lines.push(`${level} ${text}`);
-  }
-  log(message: unknown, ...params: unknown[]): void {
-    this.keep('log', message, params);
-  }
-  error(message: unknown, ...params: unknown[]): void {
-    this.keep('error', message, params);
-  }
-  warn(message: unknown, ...params: unknown[]): void {
-    this.keep('warn', message, params);
-  }
-  debug(message: unknown, ...params: unknown[]): void {
-    this.keep('debug', message, params);
-  }
-  verbose(message: unknown, ...params: unknown[]): void {
-    this.keep('verbose', message, params);
-  }
-  fatal(message: unknown, ...params: unknown[]): void {
-    this.keep('fatal', message, params);
-  }
-  /** Lines that contain `secret`. */
-  linesContaining(secret: string): string[] {
-    return this.lines.filter((line) => line.includes(secret));
-  }
-}
+import type { INestApplication } from '@nestjs/common';
 
 /** One answer of the app, with the raw header lines and the body as received. */
 export interface AppAnswer {
@@ -137,16 +76,4 @@ export async function mapConcurrent<T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
   return results;
-}
-
-/** RFC 6750 `b64token`, written out here independently of the library. */
-export const B64TOKEN_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/';
-
-/** True when `token` may be sent to HyperID: b64token syntax and at most 8 KiB (SPEC §3). */
-export function isSendableToken(token: string): boolean {
-  if (token.length === 0 || token.length > 8192) return false;
-  const body = token.replace(/=+$/, '');
-  if (body.length === 0) return false;
-  for (const char of body) if (!B64TOKEN_CHARS.includes(char)) return false;
-  return true;
 }

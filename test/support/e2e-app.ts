@@ -5,7 +5,8 @@ import type { DynamicModule, INestApplication, LoggerService, Provider } from '@
 import { ExpressAdapter } from '@nestjs/platform-express';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
 import { Test } from '@nestjs/testing';
-import { HyperIdModule, TwoFactorGuard, type HyperIdModuleOptions } from '../../../lib/index.js';
+import { HyperIdModule, TwoFactorGuard, type HyperIdModuleOptions } from '../../lib/index.js';
+import { AppClient, type AppAnswer } from './app-client.js';
 import { E2E_CONTROLLERS } from './two-factor.controllers.js';
 
 export type AdapterName = 'express' | 'fastify';
@@ -65,8 +66,30 @@ export function createStrictApp(
   });
 }
 
-/** The challenge of RFC 6750 §3 the guard sends, for readable expectations. */
-export const BARE_CHALLENGE = 'Bearer realm="hyperid"';
+/** An app of {@link createE2eApp} that listens on 127.0.0.1, and a keep-alive client for it. */
+export interface ListeningE2eApp {
+  app: INestApplication;
+  client: AppClient;
+  /** GET the TOTP-guarded route, `Bearer <token>` (no Authorization header without a token). */
+  get(token?: string): Promise<AppAnswer>;
+  /** Closes the client and the app. */
+  close(): Promise<void>;
+}
+
+/** `createE2eApp`, listening on an ephemeral port of 127.0.0.1 for a real HTTP client. */
+export async function listenE2eApp(options: E2eAppOptions): Promise<ListeningE2eApp> {
+  const app = await createE2eApp(options);
+  const client = await AppClient.listen(app);
+  return {
+    app,
+    client,
+    get: (token) => client.get('/routes/totp', token === undefined ? undefined : `Bearer ${token}`),
+    close: async () => {
+      client.close();
+      await app.close();
+    },
+  };
+}
 
 /** The app's HTTP server, typed for supertest. */
 export function serverOf(app: INestApplication): Server {

@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import type { LoggerService } from '@nestjs/common';
+import type { LoggerService, LogLevel } from '@nestjs/common';
 
 /** One line any logger, console method or stream write produced. */
 export interface CapturedLine {
@@ -7,9 +7,36 @@ export interface CapturedLine {
   text: string;
 }
 
-/** A LoggerService that keeps every line (message, context and any extra arguments). */
+/** One call of a {@link CapturingLogger} method. */
+export interface LogEntry {
+  level: LogLevel;
+  /** The message, as text. */
+  message: string;
+  /** The last argument, where Nest's Logger puts the context (e.g. 'HyperIdModule'). */
+  context: unknown;
+  /** The message and every other argument, as text. */
+  text: string;
+}
+
+/**
+ * A LoggerService that keeps every line (message, context and any extra arguments), so that a
+ * suite can check what was logged and that no token was. With a `sink`, it also adds each line to
+ * it, next to what {@link captureProcessOutput} records.
+ */
 export class CapturingLogger implements LoggerService {
-  constructor(private readonly sink: CapturedLine[]) {}
+  readonly entries: LogEntry[] = [];
+
+  constructor(private readonly sink?: CapturedLine[]) {}
+
+  /** Every line as `<level> <text>`, oldest first. */
+  get lines(): string[] {
+    return this.entries.map((entry) => `${entry.level} ${entry.text}`);
+  }
+
+  /** Lines that contain `secret`. */
+  linesContaining(secret: string): string[] {
+    return this.lines.filter((line) => line.includes(secret));
+  }
 
   log(message: unknown, ...rest: unknown[]) {
     this.keep('log', message, rest);
@@ -30,8 +57,10 @@ export class CapturingLogger implements LoggerService {
     this.keep('fatal', message, rest);
   }
 
-  private keep(level: string, message: unknown, rest: unknown[]) {
-    this.sink.push({ source: `logger.${level}`, text: [message, ...rest].map(stringify).join(' | ') });
+  private keep(level: LogLevel, message: unknown, rest: unknown[]) {
+    const text = [message, ...rest].map(stringify).join(' | ');
+    this.entries.push({ level, message: stringify(message), context: rest.at(-1), text });
+    this.sink?.push({ source: `logger.${level}`, text });
   }
 }
 

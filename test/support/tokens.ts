@@ -1,5 +1,5 @@
-import { HyperIdResult } from '../../../lib/index.js';
-import type { FakeTokenAnswer } from '../../../lib/testing/index.js';
+import { HyperIdResult } from '../../lib/index.js';
+import type { FakeTokenAnswer } from '../../lib/testing/index.js';
 
 /**
  * The users the fake HyperID knows, by role. Each suite prefixes the names (with the adapter and

@@ -1,5 +1,5 @@
 import { Controller, Get } from '@nestjs/common';
-import { RequireTwoFactor, SkipTwoFactor, TwoFactorType, TwoFactorTypes } from '../../../lib/index.js';
+import { RequireTwoFactor, SkipTwoFactor, TwoFactorType, TwoFactorTypes } from '../../lib/index.js';
 
 /** One route per form of `@RequireTwoFactor()`, and one without a requirement. */
 @Controller('routes')

@@ -5,7 +5,8 @@ import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { repoRoot } from './pack.js';
+import type { FakeHyperIdFault, FakeTokenAnswer } from '../../lib/testing/index.js';
+import { packTarball, repoRoot } from './pack.js';
 
 // Install-as-a-user helpers shared by the tarball specs: a fresh app made from a fixture directory,
 // the packed tarball and the peers a user installs, compiled with its own tsc and spawned as a
@@ -30,7 +31,7 @@ export function userEnv(): NodeJS.ProcessEnv {
 }
 
 export interface UserAppSetup {
-  /** Fixture directory under test/consumers/fixtures/ (copied as is: tsconfig.json, src/). */
+  /** Fixture directory under test/package/fixtures/ (copied as is: tsconfig.json, src/). */
   fixture: string;
   /** `name` of the app's package.json; also the prefix of the temp directory. */
   name: string;
@@ -50,7 +51,7 @@ export interface UserAppSetup {
 export async function createUserApp(setup: UserAppSetup): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), `nestjs-hyperid-${setup.name}-`));
   try {
-    await cp(join(repoRoot, 'test', 'consumers', 'fixtures', setup.fixture), dir, { recursive: true });
+    await cp(join(repoRoot, 'test', 'package', 'fixtures', setup.fixture), dir, { recursive: true });
     await writeUserPackageJson(dir, setup);
     await npmInstall(dir);
     await compileUserApp(dir);
@@ -184,4 +185,76 @@ export function request(
 /** A raw HTTP GET, with an `Authorization` header when given. */
 export function get(url: string, authorization?: string): Promise<Answer> {
   return request('GET', url, { headers: authorization === undefined ? {} : { authorization } });
+}
+
+interface RootPackageJson {
+  peerDependencies?: Record<string, string>;
+  peerDependenciesMeta?: Record<string, { optional?: boolean }>;
+}
+
+/** The peer dependencies of package.json a user must install (the optional ones left out). */
+export async function requiredPeers(): Promise<string[]> {
+  const pkg = await readJson<RootPackageJson>(join(repoRoot, 'package.json'));
+  return Object.keys(pkg.peerDependencies ?? {}).filter(
+    (name) => !pkg.peerDependenciesMeta?.[name]?.optional,
+  );
+}
+
+/**
+ * Makes the user app of `fixture` (named after it) with the packed tarball, every required peer
+ * and both HTTP platforms, and starts it. The caller stops the app and removes `dir`.
+ */
+export async function startPlatformsApp<Ready>(
+  fixture: string,
+): Promise<{ dir: string; app: RunningUserApp<Ready> }> {
+  const dir = await createUserApp({
+    fixture,
+    name: fixture,
+    tarball: await packTarball(),
+    dependencies: [...(await requiredPeers()), '@nestjs/platform-express', '@nestjs/platform-fastify'],
+    devDependencies: ['typescript', '@types/node'],
+  });
+  try {
+    return { dir, app: await startUserApp<Ready>(dir) };
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+/** One call on a fixture's control channel (its src/control.ts); fails on anything but 200. */
+export type Control = (method: 'GET' | 'POST', path: string, body?: unknown) => Promise<unknown>;
+
+/** The control channel at the URL `baseUrl()` gives (known once the app is ready). */
+export function controlChannel(baseUrl: () => string): Control {
+  return async (method, path, body) => {
+    const res = await request(method, `${baseUrl()}${path}`, {
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    if (res.status !== 200) throw new Error(`control ${method} ${path}: ${res.status} ${res.body}`);
+    return JSON.parse(res.body);
+  };
+}
+
+/**
+ * The fake HyperID named `fake` in the user app, driven through its control channel: the same
+ * operations as `FakeHyperIdServer`'s, without the driver importing the package.
+ */
+export function fakeControl(control: Control, fake: string) {
+  return {
+    setToken: (token: string, answer: FakeTokenAnswer) =>
+      control('POST', `/fake/${fake}/token`, { token, answer }),
+    /** A fault for `token`, or for every token when no token is given. */
+    fault: (fault: FakeHyperIdFault, token?: string) =>
+      control('POST', `/fake/${fake}/fault`, { fault, token }),
+    clearFaults: () => control('POST', `/fake/${fake}/clear-faults`),
+    /** Calls for `token`, or all calls when no token is given. */
+    calls: async (token?: string) => {
+      const query = token === undefined ? '' : `?token=${encodeURIComponent(token)}`;
+      return ((await control('GET', `/fake/${fake}/calls${query}`)) as { calls: number }).calls;
+    },
+    /** Calls for each of `tokens`, in order (the trust-app fixture's channel only). */
+    callsOf: async (tokens: readonly string[]) =>
+      ((await control('POST', `/fake/${fake}/calls`, { tokens })) as { calls: number[] }).calls,
+  };
 }
