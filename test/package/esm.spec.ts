@@ -10,7 +10,7 @@ import type { FakeHyperIdServer } from '../../lib/testing/index.js';
 const run = promisify(execFile);
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Runtime names SPEC §2 promises at the package root (types are checked by tsc, not here). */
+/** Runtime names the README promises at the package root (types are checked by tsc, not here). */
 const ROOT_NAMES = [
   'HyperIdModule',
   'TwoFactorService',
@@ -18,6 +18,10 @@ const ROOT_NAMES = [
   'RequireTwoFactor',
   'SkipTwoFactor',
   'TwoFactorTypes',
+  'VerifiedTwoFactorTypes',
+  'HyperIdClient',
+  'HyperIdExceptionFilter',
+  'toHttpException',
   'TwoFactorGuard',
   'TwoFactorType',
   'HyperIdResult',
@@ -35,7 +39,7 @@ const ROOT_NAMES = [
 
 /** Internals that must stay private (lib/index.ts is the whole public API). */
 const PRIVATE_NAMES = [
-  'HyperIdClient',
+  'HttpHyperIdClient',
   'TwoFactorCache',
   'HyperIdResiliencePolicy',
   'readBearerCredentials',

@@ -9,7 +9,14 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const root = resolve(fileURLToPath(new URL('.', import.meta.url)), '..', '..');
-const OPTIONAL = ['@opentelemetry/api', '@nestjs/terminus', '@nestjs/passport', 'passport'];
+const OPTIONAL = [
+  '@opentelemetry/api',
+  '@nestjs/terminus',
+  '@nestjs/passport',
+  '@nestjs/graphql',
+  'passport',
+  'passport-http-bearer',
+];
 
 // Makes the optional peers unresolvable, as in an app that did not install them: CommonJS
 // resolution (createRequire) through Module._resolveFilename, ES imports through a resolve hook.
