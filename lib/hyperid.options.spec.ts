@@ -63,12 +63,22 @@ describe('resolveHyperIdOptions', () => {
   });
 
   describe('apiUrl', () => {
-    it.each(['not a url', '', '/2fa/types/get', 'api.hypersecureid.com'])(
-      'refuses %p, which is not an absolute URL',
+    it.each(['not a url', '/2fa/types/get', 'api.hypersecureid.com', 'localhost:4931'])(
+      'refuses %p, which has no scheme, and shows a full URL',
       (apiUrl) => {
-        expect(() => resolve({ apiUrl })).toThrow(/"apiUrl".*absolute URL/);
+        expect(() => resolve({ apiUrl })).toThrow(
+          /"apiUrl": the URL has no scheme.*"https:\/\/api\.hypersecureid\.com"/,
+        );
       },
     );
+
+    it.each(['https://', 'http://exa mple.com'])('refuses %p, which is not an absolute URL', (apiUrl) => {
+      expect(() => resolve({ apiUrl })).toThrow(/"apiUrl".*absolute URL/);
+    });
+
+    it.each(['', '   '])('takes %p (a blank .env entry) as not set: the default API', (apiUrl) => {
+      expect(resolve({ apiUrl }).apiUrl.origin).toBe(DEFAULT_API_URL);
+    });
 
     it.each([42, null, {}, true])('refuses a non-string %p', (apiUrl) => {
       expect(() => resolve({ apiUrl })).toThrow(/invalid option "apiUrl"/);

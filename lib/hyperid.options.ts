@@ -94,7 +94,18 @@ export function isLoopbackHost(hostname: string): boolean {
 }
 
 function resolveApiUrl(value: unknown): URL {
-  if (value === undefined) return new URL(DEFAULT_API_URL);
+  // A blank entry in a .env file arrives as '': it means "not set", as undefined does.
+  if (value === undefined || (typeof value === 'string' && value.trim() === '')) {
+    return new URL(DEFAULT_API_URL);
+  }
+  if (typeof value === 'string' && !value.includes('://')) {
+    // "localhost:4931" would parse with "localhost:" as its scheme: say what is really missing.
+    fail(
+      'apiUrl',
+      'the URL has no scheme: write it in full, e.g. "https://api.hypersecureid.com", ' +
+        'or "http://localhost:4931" for a local fake HyperID',
+    );
+  }
   if (typeof value !== 'string' || !URL.canParse(value)) {
     // The value is not echoed: a malformed URL may still carry credentials.
     fail(

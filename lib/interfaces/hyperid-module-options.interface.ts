@@ -65,7 +65,8 @@ export type HyperIdSkipIf = (context: ExecutionContext) => boolean | Promise<boo
 /** Options of `HyperIdModule.forRoot()` / `forRootAsync()`. */
 export interface HyperIdModuleOptions {
   /**
-   * Base URL of HyperID's API. Default `'https://api.hypersecureid.com'`.
+   * Base URL of HyperID's API. Default `'https://api.hypersecureid.com'`, also when the value is
+   * `''` (what a blank `.env` entry gives).
    * `http://` is accepted only for loopback hosts (tests, a local fake HyperID).
    */
   apiUrl?: string;
