@@ -202,7 +202,7 @@ export class TwoFactorGuard implements CanActivate {
     const reused = request && reusableAnswer(request, () => this.twoFactorService.keyOf(credentials.token));
     if (reused) return reused;
 
-    const answer = this.twoFactorService.resolve(credentials.token);
+    const answer = this.twoFactorService.resolveWellFormed(credentials.token);
     if (!(answer instanceof Promise)) return answer;
     const lookup = answer.catch((error: unknown) => {
       throw this.toHttpException(error, context);

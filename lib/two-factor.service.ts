@@ -79,6 +79,15 @@ export class TwoFactorService {
         new HyperIdTokenInvalidError('The access token is not a well-formed bearer token'),
       );
     }
+    return this.resolveWellFormed(accessToken);
+  }
+
+  /**
+   * {@link resolve} for a token its caller has already found well-formed (the guard and the
+   * passport strategy parse it first): the syntax check is not paid twice on the hot path.
+   * @internal
+   */
+  resolveWellFormed(accessToken: string): TwoFactorAnswer | Promise<TwoFactorAnswer> {
     const key = this.keys.keyOf(accessToken);
     return this.cache?.peek(key) ?? this.lookUp(key, accessToken);
   }
