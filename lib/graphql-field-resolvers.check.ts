@@ -17,7 +17,7 @@ const checkedApps = new WeakSet<DiscoveryService>();
 /**
  * Nest runs no guards on field resolvers unless GraphQLModule has `fieldResolverEnhancers:
  * ['guards']`, so a `@RequireTwoFactor()` there would silently let every caller through (see the
- * README's GraphQL section). Nothing is refused at boot: the app keeps working, and the log says
+ * docs/graphql-and-other-contexts.md). Nothing is refused at boot: the app keeps working, and the log says
  * which resolvers are unprotected.
  */
 @Injectable()

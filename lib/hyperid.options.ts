@@ -28,7 +28,7 @@ export interface ResolvedHyperIdOptions {
       };
   circuitBreaker: false | { threshold: number; halfOpenAfterMs: number };
   maxSockets: number;
-  /** Lookups that may wait for a bulkhead slot (not an option: see the README's reliability section). */
+  /** Lookups that may wait for a bulkhead slot (not an option: see docs/reliability.md). */
   bulkheadQueue: number;
   stepUp: false | { acrValues?: string; maxAgeSeconds?: number };
   tokenExtractor?: HyperIdTokenExtractor;

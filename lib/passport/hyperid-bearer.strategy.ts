@@ -61,7 +61,7 @@ interface AuthenticatingStrategy {
  * The verified methods are left on the request, so a `@RequireTwoFactor()` on the same route
  * reuses them: `@UseGuards(AuthGuard('hyperid'))` with `@RequireTwoFactor(...)` makes one HyperID
  * lookup per request, whichever guard runs first. Failures are answered like `TwoFactorGuard`'s
- * (401 `invalid_token`, 403 `insufficient_scope`, 503, 502; see the README); on Fastify use
+ * (see the README's "Errors and status codes"); on Fastify use
  * {@link HyperIdAuthGuard} to get the `WWW-Authenticate` / `Retry-After` headers too.
  *
  * Needs `TwoFactorService`: register it in a module that imports `HyperIdModule`, or through

@@ -116,7 +116,6 @@ async function main(): Promise<void> {
     'Ctrl-C stops it.',
   ];
   console.log(lines.join('\n'));
-
 }
 
 main().catch((error: unknown) => {

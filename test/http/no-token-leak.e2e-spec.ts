@@ -32,7 +32,7 @@ interface Outcome {
   stepUp?: boolean;
 }
 
-// "No response or log line contains a token" (README: Defences), over every outcome of the guard.
+// "No response or log line contains a token" (docs/reliability.md: Defences), over every outcome of the guard.
 describe.each(ADAPTERS)('no token in any response or log line (%s)', (adapterName, adapter) => {
   const secret = (outcome: string) => `${MARK}-${adapterName}-${outcome}-9f8e7d6c5b4a`;
   const staleJwt = jwtLike(Math.floor(Date.now() / 1000) - 60, `${MARK}-${adapterName}-stale-jwt`);

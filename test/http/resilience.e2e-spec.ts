@@ -9,8 +9,8 @@ import { tokenTable } from '../support/tokens.js';
 
 const { tokenInvalid, lackingMethods, unavailable } = STATUS_TABLE;
 
-// How many HyperID calls a guarded request costs with retries and the cache (README: Options,
-// "Retries, backoff and the deadline", "Caching and multiple instances").
+// How many HyperID calls a guarded request costs with retries and the cache (README: Options; docs/reliability.md,
+// docs/caching.md).
 describe.each(ADAPTERS)('HyperID calls per request (%s)', (adapterName, adapter) => {
   const { tokens, token } = tokenTable(`tok-resilience-${adapterName}`);
   let fake: FakeHyperIdServer;

@@ -9,7 +9,7 @@ import { requireExpressIntegration } from '../support/graphql.js';
 import { CapturingLogger } from '../support/log-capture.js';
 
 // A 2FA requirement on a field resolver is enforced only with fieldResolverEnhancers: ['guards']
-// (README, GraphQL section); the module says so at boot instead of letting every caller through.
+// (docs/graphql-and-other-contexts.md); the module says so at boot instead of letting every caller through.
 
 @ObjectType()
 class Account {

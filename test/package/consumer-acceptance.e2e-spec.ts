@@ -74,7 +74,7 @@ describe('acceptance of the packed tarball, on Express and Fastify', () => {
       );
     });
 
-    describe('the default cache (README: Caching and multiple instances)', () => {
+    describe('the default cache (docs/caching.md)', () => {
       it('20 concurrent requests with one fresh token make exactly 1 HyperID call', async () => {
         const t = token('concurrent');
         await fake('cached').setToken(t, { auth_types: [0, 3] });
@@ -120,7 +120,7 @@ describe('acceptance of the packed tarball, on Express and Fastify', () => {
       });
     });
 
-    describe('retries: 2, cache: false, no breaker (README: Retries, backoff and the deadline)', () => {
+    describe('retries: 2, cache: false, no breaker (docs/reliability.md)', () => {
       const cases: Array<{
         what: string;
         arrange: (t: string) => Promise<unknown>;
@@ -203,7 +203,7 @@ describe('acceptance of the packed tarball, on Express and Fastify', () => {
       });
     });
 
-    describe('circuitBreaker: { threshold: 3 }, retries: 0, cache: false (README: Circuit breaker)', () => {
+    describe('circuitBreaker: { threshold: 3 }, retries: 0, cache: false (docs/reliability.md: Circuit breaker)', () => {
       it('opens after 3 transient failures, then answers 503 with Retry-After without calling HyperID', async () => {
         const t = token('flaky');
         const breaker = fake('breaker');

@@ -13,7 +13,7 @@ import { STATUS_TABLE, errorBody, expectHeader } from '../support/status-table.j
 
 // A CommonJS NestJS 11 app (test/package/fixtures/nest11/) installs the packed tarball, compiles with tsc
 // and loads our ES modules through Node's require(esm); its own jest suite runs in jest's
-// CommonJS mode with the README recipe. Nothing here may need --experimental-vm-modules, so the
+// CommonJS mode with the recipe of docs/nestjs-11-and-commonjs.md. Nothing here may need --experimental-vm-modules, so the
 // children run without the NODE_OPTIONS this suite itself runs under.
 
 const run = promisify(execFile);

@@ -75,11 +75,15 @@ describe('the packed tarball, installed into a fresh NestJS app', () => {
         'package/dist/index.js',
         'package/dist/testing/index.d.ts',
         'package/LICENSE',
+        'package/docs/caching.md',
       ]),
     );
     expect(
       files.filter(
-        (f) => !/^package\/(dist\/|lib\/.*\.ts$|(package\.json|README\.md|LICENSE|CHANGELOG\.md)$)/.test(f),
+        (f) =>
+          !/^package\/(dist\/|lib\/.*\.ts$|docs\/[a-z0-9-]+\.md$|(package\.json|README\.md|LICENSE|CHANGELOG\.md)$)/.test(
+            f,
+          ),
       ),
     ).toEqual([]);
     expect(files.filter((f) => /\.spec\.(js|d\.ts|ts)$|fixture/.test(f))).toEqual([]);

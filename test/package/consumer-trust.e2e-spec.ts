@@ -18,7 +18,7 @@ import {
 // the environment. What is shown: junk tokens cost one HyperID call each, never open the breaker
 // and never push a user's answer out of the cache; a refused token asked again costs nothing; a
 // lookup's retries count once for the breaker; and the shared store is reused between instances
-// but believed only when an entry is genuine and under its own key (README: the shared store's
+// but believed only when an entry is genuine and under its own key (docs/caching.md: the shared store's
 // entries are untrusted input). The driver never imports the package: it reads call counts and
 // reaches into the store through the app's HTTP control channel (the fixture's src/control.ts),
 // which never answers with a token. It takes the 2FA types from the sources' enum.

@@ -1,9 +1,9 @@
 import { describe, expect, it } from '@jest/globals';
 import { readFile } from 'node:fs/promises';
 
-// The README's "Testing your app" example is run by CI as testing-your-app.e2e-spec.ts: this keeps
+// The README's jest example (Testing > Jest) is run by CI as testing-your-app.e2e-spec.ts: this keeps
 // the two from drifting apart.
-describe('README "Testing your app" example', () => {
+describe('README jest example', () => {
   it('is the very code of test/package/testing-your-app.e2e-spec.ts', async () => {
     const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
     const test = await readFile(new URL('./testing-your-app.e2e-spec.ts', import.meta.url), 'utf8');

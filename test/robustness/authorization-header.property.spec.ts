@@ -18,7 +18,7 @@ const { noCredentials, malformedToken, tokenInvalid, lackingMethods } = STATUS_T
 /** RFC 6750 §2.1 `b64token`, written out here independently of the library. */
 const B64TOKEN_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/';
 
-/** True when `token` may be sent to HyperID: b64token syntax and at most 8 KiB (README: Defences). */
+/** True when `token` may be sent to HyperID: b64token syntax and at most 8 KiB (docs/reliability.md: Defences). */
 function isSendableToken(token: string): boolean {
   if (token.length === 0 || token.length > 8192) return false;
   const body = token.replace(/=+$/, '');
