@@ -51,16 +51,19 @@ export class TwoFactorGuard implements CanActivate {
         context.getClass(),
       ]);
       if (!requirement) return true;
+      // Another TwoFactorGuard (e.g. an app's subclass registered as APP_GUARD) already decided
+      // this very call: the one @RequireTwoFactor() applies must not judge it again its own way.
+      if (decidedCalls.has(context)) return true;
       let skip: boolean | Promise<boolean>;
       try {
         skip = this.shouldSkip(context);
       } catch (error) {
         return this.check(context, requirement, { error });
       }
-      if (skip === true) return true;
+      if (skip === true) return decided(context);
       if (skip instanceof Promise) {
         return skip.then(
-          (skipped) => skipped === true || this.check(context, requirement),
+          (skipped) => (skipped === true ? decided(context) : this.check(context, requirement)),
           (error: unknown) => this.check(context, requirement, { error }),
         );
       }
@@ -180,7 +183,7 @@ export class TwoFactorGuard implements CanActivate {
     }
 
     if (exchange) exchange.request[VERIFIED_TWO_FACTOR_TYPES] = answer;
-    return true;
+    return decided(context);
   }
 
   /**
@@ -215,6 +218,17 @@ export class TwoFactorGuard implements CanActivate {
     const adapter = this.adapterHost?.httpAdapter;
     if (adapter && response) adapter.setHeader(response, name, value);
   }
+}
+
+/**
+ * The handler calls a TwoFactorGuard has let through. Nest hands every guard of one call the same
+ * ExecutionContext, and a new one to the next call, so a decision never outlives its call.
+ */
+const decidedCalls = new WeakSet<ExecutionContext>();
+
+function decided(context: ExecutionContext): true {
+  decidedCalls.add(context);
+  return true;
 }
 
 /** What a log line may say of an unexpected error: its class, never its message. */
