@@ -95,6 +95,7 @@ describe('readBearerCredentials', () => {
         fc.oneof(
           fc.string(),
           fc.string().map((s) => `Bearer ${s}`),
+          fc.string().map((s) => `Bearer  ${s}`),
           fc.anything(),
         ),
         (header) => {
@@ -103,7 +104,10 @@ describe('readBearerCredentials', () => {
           if (outcome.kind === 'token') {
             expect(outcome.token).toMatch(/^[A-Za-z0-9\-._~+/]+=*$/);
             expect(outcome.token.length).toBeLessThanOrEqual(MAX_TOKEN_LENGTH);
-            expect(header).toBe(`${String(header).split(' ')[0]} ${outcome.token}`);
+            // RFC 6750 §2.1: the scheme, one or more spaces, then exactly the token.
+            const [scheme] = String(header).split(' ');
+            expect(scheme.toLowerCase()).toBe('bearer');
+            expect(String(header).slice(scheme.length).trimStart()).toBe(outcome.token);
           }
         },
       ),
