@@ -65,7 +65,9 @@ describe.each(ADAPTERS)('a TwoFactorGuard subclass as APP_GUARD (%s)', (_name, a
   });
 
   it('getToken(): the Authorization header alone no longer counts', async () => {
-    const res = await request(serverOf(cookies)).get('/routes/totp').set('Authorization', 'Bearer token-totp');
+    const res = await request(serverOf(cookies))
+      .get('/routes/totp')
+      .set('Authorization', 'Bearer token-totp');
     expect(res.status).toBe(401);
   });
 
@@ -77,9 +79,13 @@ describe.each(ADAPTERS)('a TwoFactorGuard subclass as APP_GUARD (%s)', (_name, a
   it('shouldSkip(): a skipped request passes without a token or a lookup; others are checked', async () => {
     const controller = probes.get(HyperIdTestingController);
     controller.resetCalls();
-    expect((await request(serverOf(probes)).get('/routes/totp').set('x-internal-probe', '1')).status).toBe(200);
+    expect((await request(serverOf(probes)).get('/routes/totp').set('x-internal-probe', '1')).status).toBe(
+      200,
+    );
     expect(controller.calls()).toBe(0);
     expect((await request(serverOf(probes)).get('/routes/totp')).status).toBe(401);
-    expect((await request(serverOf(probes)).get('/routes/totp').set('x-internal-probe', '0')).status).toBe(401);
+    expect((await request(serverOf(probes)).get('/routes/totp').set('x-internal-probe', '0')).status).toBe(
+      401,
+    );
   });
 });
