@@ -830,4 +830,106 @@ describe('TwoFactorGuard', () => {
       expect(controller.calls()).toBe(0);
     });
   });
+
+  describe('the hot path: an answer the cache holds', () => {
+    let cached: TwoFactorGuard;
+
+    beforeAll(async () => {
+      cached = await guardWith({ cache: {} });
+    });
+
+    it('is enforced synchronously, without a lookup, for a new request with the same token', async () => {
+      await expect(activate(cached, http('methodRule', request(`Bearer ${GOOD}`)))).resolves.toBe(true);
+      controller.resetCalls();
+      const req = request(`Bearer ${GOOD}`);
+      expect(cached.canActivate(http('methodRule', req))).toBe(true);
+      expect(req[VERIFIED_TWO_FACTOR_TYPES]).toMatchObject({
+        authTypes: [HyperIdAuthenticator, AlternativeEmail],
+      });
+      expect(controller.calls()).toBe(0);
+    });
+
+    it('still refuses as a rejected promise, never by throwing', async () => {
+      await activate(cached, http('methodRule', request(`Bearer ${GOOD}`)));
+      controller.resetCalls();
+      const outcome = cached.canActivate(http('classRule', request(`Bearer ${GOOD}`)));
+      expect(outcome).toBeInstanceOf(Promise);
+      await expect(outcome).rejects.toBeInstanceOf(TwoFactorRequiredException);
+      expect(controller.calls()).toBe(0);
+    });
+  });
+
+  describe('stepUp with some of its parameters', () => {
+    it.each([
+      [{ acrValues: 'urn:hyperid:2fa' }, ', acr_values="urn:hyperid:2fa"'],
+      [{ maxAgeSeconds: 0 }, ', max_age="0"'],
+      [{}, ''],
+    ])('%p: the challenge carries only what is set', async (stepUp, extra) => {
+      const stepping = await guardWith({ stepUp });
+      const error = await refusal(activate(stepping, http('classRule')));
+      expect(error).toBeInstanceOf(TwoFactorStepUpRequiredException);
+      expect(adapter.headers.map((header) => [header.name, header.value])).toEqual([
+        [
+          'WWW-Authenticate',
+          'Bearer realm="hyperid", error="insufficient_user_authentication", ' +
+            `error_description="Two-factor authentication with the required methods is needed"${extra}`,
+        ],
+      ]);
+    });
+  });
+
+  describe('where the answer’s headers go', () => {
+    it('sets none outside HTTP, where there is no response: the refusal is the same', async () => {
+      const extracting = await guardWith({ tokenExtractor: () => 'unknown-token' });
+      const rpc = contextFor(GuardedController, 'methodRule', [{ pattern: 'x' }, {}], 'rpc');
+      const error = await refusal(activate(extracting, rpc));
+      expect(error).toBeInstanceOf(UnauthorizedException);
+      expect(controller.calls('unknown-token')).toBe(1);
+      expect(adapter.headers).toEqual([]);
+    });
+
+    it.each([
+      ['', UnauthorizedException],
+      ['a"b', BadRequestException],
+    ])('sets none outside HTTP for the extracted token %p either', async (token, exceptionClass) => {
+      const extracting = await guardWith({ tokenExtractor: () => token });
+      const rpc = contextFor(GuardedController, 'methodRule', [{ pattern: 'x' }, {}], 'rpc');
+      await expect(activate(extracting, rpc)).rejects.toBeInstanceOf(exceptionClass);
+      expect(adapter.headers).toEqual([]);
+    });
+
+    it('answers the same without an HTTP adapter (a microservice-only app), setting no header', async () => {
+      const bare = await guardWith();
+      modules[modules.length - 1].get(HttpAdapterHost).httpAdapter = undefined as never;
+      const error = await refusal(activate(bare, http('methodRule', request())));
+      expect(error).toBeInstanceOf(UnauthorizedException);
+      controller.setToken(GOOD, HyperIdResult.TokenInvalid);
+      expect(await refusal(activate(bare, http('methodRule')))).toBeInstanceOf(UnauthorizedException);
+      expect(adapter.headers).toEqual([]);
+    });
+  });
+
+  describe('requests as they come', () => {
+    it('a request without a headers object: 401 with a bare challenge', async () => {
+      const req = {} as TestRequest;
+      const error = await refusal(activate(guard, http('methodRule', req)));
+      expect(error).toBeInstanceOf(UnauthorizedException);
+      expect(adapter.headers).toEqual([BARE_CHALLENGE]);
+    });
+
+    it('a refusal logs nothing: skipping is not even considered without a skipIf option', async () => {
+      await refusal(activate(guard, http('classRule')));
+      await refusal(activate(guard, http('methodRule', request())));
+      expect(logs.lines).toEqual([]);
+    });
+
+    it('names the context type when refusing a context it cannot read a token in', async () => {
+      await refusal(activate(guard, contextFor(GuardedController, 'methodRule', [{}, {}], 'rpc')));
+      expect(logs.errors()).toEqual([
+        expect.stringMatching(
+          /^@RequireTwoFactor\(\) on a "rpc" handler needs the tokenExtractor option; refusing\b/,
+        ),
+      ]);
+    });
+  });
 });

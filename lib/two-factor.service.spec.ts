@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { createHash } from 'node:crypto';
-import { afterEach, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterEach, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { Test } from '@nestjs/testing';
 import { validateSync } from 'class-validator';
 import { HyperIdClient } from './client/hyperid.client.js';
@@ -168,6 +168,49 @@ describe('TwoFactorService', () => {
       await expect(service.getAvailableTypes(token)).rejects.toBeInstanceOf(HyperIdTokenExpiredError);
       expect(controller.calls(token)).toBe(1);
     });
+  });
+
+  describe('a JWT at its exp', () => {
+    /** Runs `fn` with the clock standing still at `now`. */
+    async function at<T>(now: number, fn: () => Promise<T>): Promise<T> {
+      const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
+      try {
+        return await fn();
+      } finally {
+        clock.mockRestore();
+      }
+    }
+
+    it('is refused at the very millisecond of its exp, without calling HyperID', async () => {
+      const exp = Math.floor(Date.now() / 1000) + 600;
+      const token = jwtExpiringAt(exp);
+      controller.setToken(token, [1]);
+      const service = await serviceWith();
+      const error = await at(exp * 1000, () => service.getAvailableTypes(token).catch((e: unknown) => e));
+      expect(error).toBeInstanceOf(HyperIdTokenExpiredError);
+      expect(controller.calls()).toBe(0);
+    });
+
+    it('is looked up one millisecond before its exp, and its answer lasts no longer', async () => {
+      const exp = Math.floor(Date.now() / 1000) + 600;
+      const token = jwtExpiringAt(exp);
+      controller.setToken(token, [1]);
+      const service = await serviceWith({ cache: false });
+      const answer = await at(exp * 1000 - 1, () => Promise.resolve(service.resolve(token)));
+      expect(answer.authTypes).toEqual([1]);
+      expect(answer.expiresAt).toBe(exp * 1000);
+      expect(controller.calls(token)).toBe(1);
+    });
+  });
+
+  it('without a cache, keeps an answer valid for the default 30 s (what a request may reuse)', async () => {
+    const service = await serviceWith({ cache: false });
+    const before = Date.now();
+    const answer = await service.resolve(GOOD);
+    const after = Date.now();
+    expect(answer.key).toBe(service.keyOf(GOOD));
+    expect(answer.expiresAt).toBeGreaterThanOrEqual(before + 30_000);
+    expect(answer.expiresAt).toBeLessThanOrEqual(after + 30_000);
   });
 
   it('asks HyperID for a JWT that has not expired', async () => {
@@ -421,6 +464,15 @@ describe('TwoFactorService', () => {
       await service.invalidate('late-token');
       expect((await service.getAvailableTypes('late-token')).auth_types).toEqual([1]);
       expect(controller.calls('late-token')).toBe(2);
+    });
+
+    it('ignores what is not a string, and forgets nothing else', async () => {
+      const service = await serviceWith();
+      await service.getAvailableTypes(GOOD);
+      await expect(service.invalidate(undefined as unknown as string)).resolves.toBeUndefined();
+      await expect(service.invalidate(42 as unknown as string)).resolves.toBeUndefined();
+      await service.getAvailableTypes(GOOD);
+      expect(controller.calls(GOOD)).toBe(1);
     });
 
     it('is harmless without a cache, or for a token never seen', async () => {

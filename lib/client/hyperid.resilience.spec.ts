@@ -251,6 +251,32 @@ describe('HyperIdResiliencePolicy', () => {
       expect((error as Error).message).not.toMatch(/did not answer within/);
       await expect(Promise.all(ahead)).resolves.toEqual(['held', 'held']);
     });
+    it('leaves room for every attempt, the longest backoff between them and 100 ms more', async () => {
+      // retries 1, timeoutMs 100: the deadline is 2 × 100 + 1000 + 100 = 1300 ms. The lookup's first
+      // attempt hangs until its timeout; meanwhile fifteen lookups queue for the one slot and hold
+      // it 90 ms or more each (past 1400 ms in all), so the retry is still waiting for a slot when
+      // the deadline comes — and not a moment before.
+      const policy = policyWith({ timeoutMs: 100, retries: 1, maxSockets: 1, bulkheadQueue: 20 });
+      let calls = 0;
+      const started = Date.now();
+      const lookup = failure(
+        policy.execute(() => {
+          calls += 1;
+          return new Promise<never>(() => undefined);
+        }),
+      );
+      await sleep(20);
+      const ahead = Array.from({ length: 15 }, () =>
+        policy.execute(async () => (await sleep(90), 'held')).catch((error: unknown) => error),
+      );
+      const error = await lookup;
+      const elapsed = Date.now() - started;
+      expect(error).toBeInstanceOf(HyperIdServiceUnavailableError);
+      expect((error as Error).message).toMatch(/overall deadline/);
+      expect(elapsed).toBeGreaterThanOrEqual(1290);
+      expect(calls).toBe(1);
+      await Promise.all(ahead);
+    });
   });
 
   describe('bulkhead', () => {
