@@ -75,6 +75,19 @@ describe('readBearerCredentials', () => {
       expect(readBearerCredentials(`Bearer ${token}`)).toEqual({ kind: 'token', token });
     });
 
+    it('accepts every character b64token allows, the ends of each range included', () => {
+      const token = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/==';
+      expect(readBearerCredentials(`Bearer ${token}`)).toEqual({ kind: 'token', token });
+      for (const char of token.replace(/=+$/, '')) expect(isWellFormedAccessToken(char)).toBe(true);
+    });
+
+    it.each(['@', '[', '`', '{', ':', '*', '^', '|', '!', '%'])(
+      'refuses %p, next to the characters b64token allows',
+      (char) => {
+        expect(readBearerCredentials(`Bearer a${char}b`)).toEqual({ kind: 'malformed' });
+      },
+    );
+
     it('accepts a token of exactly 8 KiB', () => {
       const token = 'x'.repeat(MAX_TOKEN_LENGTH);
       expect(readBearerCredentials(`Bearer ${token}`)).toEqual({ kind: 'token', token });

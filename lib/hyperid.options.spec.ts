@@ -382,4 +382,87 @@ describe('resolveHyperIdOptions', () => {
   it('every message says which module the option belongs to', () => {
     expect(() => resolve({ retries: -1 })).toThrow(/^HyperIdModule: invalid option "retries"/);
   });
+
+  describe('what each refusal says', () => {
+    const messageOf = (options: unknown): string => {
+      try {
+        resolve(options);
+      } catch (error) {
+        return (error as Error).message.replace(/^HyperIdModule: /, '');
+      }
+      throw new Error('expected the options to be refused');
+    };
+
+    it.each([
+      [{ timeoutMs: true }, 'invalid option "timeoutMs": expected an integer from 1 to 120000, got true'],
+      [{ retries: null }, 'invalid option "retries": expected an integer from 0 to 10, got null'],
+      [{ maxSockets: {} }, 'invalid option "maxSockets": expected an integer from 1 to 4096, got object'],
+      [
+        { maxSockets: () => 1 },
+        'invalid option "maxSockets": expected an integer from 1 to 4096, got function',
+      ],
+      [
+        { cache: { maxEntries: 'x'.repeat(200) } },
+        `invalid option "cache.maxEntries": expected an integer from 1 to 10000000, got "${'x'.repeat(80)}"`,
+      ],
+      [5, 'invalid option "options": expected an object, got 5'],
+      [{ apiUrl: 42 }, 'invalid option "apiUrl": expected an absolute URL, got 42'],
+      [
+        { apiUrl: 'https://' },
+        'invalid option "apiUrl": expected an absolute URL, got a string that is not one',
+      ],
+      [
+        { apiUrl: 'http://api.hypersecureid.com' },
+        'invalid option "apiUrl": http:// is allowed only for loopback hosts; use https:// for "api.hypersecureid.com"',
+      ],
+      [
+        { apiUrl: 'ftp://api.hypersecureid.com' },
+        'invalid option "apiUrl": expected an https:// URL, got "ftp:"',
+      ],
+      [{ cache: 'memory' }, 'invalid option "cache": expected false or an object, got "memory"'],
+      [
+        { cache: { store: {}, secret } },
+        'invalid option "cache.store": expected an object with get(key) and set(key, value, ttlMs) methods',
+      ],
+      [
+        { cache: { store: { ...store, delete: 1 }, secret } },
+        'invalid option "cache.store": delete, when present, must be a method delete(key)',
+      ],
+      [
+        { cache: { store } },
+        'invalid option "cache.secret": required with cache.store: a secret of at least 32 characters, ' +
+          'from configuration, shared by the instances that share the store',
+      ],
+      [{ circuitBreaker: 3 }, 'invalid option "circuitBreaker": expected false or an object, got 3'],
+      [{ stepUp: 'urn:x' }, 'invalid option "stepUp": expected false or an object, got "urn:x"'],
+      [
+        { stepUp: { acrValues: '' } },
+        'invalid option "stepUp.acrValues": expected a non-empty string of printable ASCII without quotes or backslashes',
+      ],
+      [
+        { tokenExtractor: 'header' },
+        'invalid option "tokenExtractor": expected a function (context) => token, got "header"',
+      ],
+      [{ skipIf: true }, 'invalid option "skipIf": expected a function (context) => boolean, got true'],
+    ])('%p: %s', (options, message) => {
+      expect(messageOf(options)).toBe(message);
+    });
+
+    it('keeps a skipIf function', () => {
+      const skipIf = () => false;
+      expect(resolve({ skipIf }).skipIf).toBe(skipIf);
+      expect(resolve({}).skipIf).toBeUndefined();
+    });
+
+    it('says in the warning what it advises', () => {
+      expect(optionWarnings(resolve({ cache: { ttlMs: 600_000 } }))).toEqual([
+        "cache.ttlMs is 600000 ms: a revoked token, or a user's change of 2FA methods, goes unseen for " +
+          'that long (5 minutes or less is advised)',
+      ]);
+    });
+
+    it.each(['LocalHost', 'LOCALHOST', '[::1]'])('takes %s, spelt another way, as loopback', (host) => {
+      expect(isLoopbackHost(host)).toBe(true);
+    });
+  });
 });

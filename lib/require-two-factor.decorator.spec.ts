@@ -78,6 +78,20 @@ describe('toTwoFactorRequirement', () => {
       expect(() => normalise(...(args as unknown[]))).toThrow(message);
     });
 
+    it.each([
+      [[{ anyOf: [] }], '@RequireTwoFactor({ anyOf }) needs at least one TwoFactorType'],
+      [[{ allOf: [] }], '@RequireTwoFactor({ allOf }) needs at least one TwoFactorType'],
+      [[{ anyOf: [Totp, 99] }], '@RequireTwoFactor({ anyOf }): 99 is not a TwoFactorType'],
+      [[{ allOf: [Sms, 'sms'] }], '@RequireTwoFactor({ allOf }): sms is not a TwoFactorType'],
+      [[Totp, 7], '@RequireTwoFactor(...types): 7 is not a TwoFactorType'],
+      [[null], '@RequireTwoFactor(...types): null is not a TwoFactorType'],
+      [[{ anyOf: [Totp] }, Sms], '@RequireTwoFactor({ anyOf | allOf }) takes one argument'],
+      [[{ allOf: 1 }], '@RequireTwoFactor(): anyOf / allOf must be an array'],
+      [[{}], '@RequireTwoFactor() takes { anyOf: [...] } or { allOf: [...] }, not both or neither'],
+    ])('says where the misuse is: %p', (args, message) => {
+      expect(() => normalise(...(args as unknown[]))).toThrow(new TypeError(message));
+    });
+
     it('the decorator itself throws, not the first request', () => {
       expect(() => RequireTwoFactor({ anyOf: [] } as unknown as TwoFactorRequirementOptions)).toThrow(
         TypeError,

@@ -12,7 +12,7 @@ import {
   type LoggerService,
   type Type,
 } from '@nestjs/common';
-import { HttpAdapterHost } from '@nestjs/core';
+import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { HyperIdClient } from './client/hyperid.client.js';
@@ -27,7 +27,11 @@ import {
   TwoFactorStepUpRequiredException,
 } from './errors/two-factor.exceptions.js';
 import { HyperIdResult } from './hyperid-result.enum.js';
-import { PENDING_TWO_FACTOR_LOOKUP, VERIFIED_TWO_FACTOR_TYPES } from './hyperid.constants.js';
+import {
+  HYPERID_RESOLVED_OPTIONS,
+  PENDING_TWO_FACTOR_LOOKUP,
+  VERIFIED_TWO_FACTOR_TYPES,
+} from './hyperid.constants.js';
 import { HyperIdModule } from './hyperid.module.js';
 import type { HyperIdModuleOptions, HyperIdSkipIf } from './interfaces/hyperid-module-options.interface.js';
 import { RequireTwoFactor, SkipTwoFactor } from './require-two-factor.decorator.js';
@@ -37,6 +41,7 @@ import {
   type HyperIdTestingAnswer,
 } from './testing/in-memory-hyperid.client.js';
 import { TwoFactorGuard } from './two-factor.guard.js';
+import { TwoFactorService } from './two-factor.service.js';
 import { TwoFactorType } from './two-factor-type.enum.js';
 
 /** canActivate() answers a cache hit synchronously; the specs read every outcome as a promise. */
@@ -909,6 +914,24 @@ describe('TwoFactorGuard', () => {
     });
   });
 
+  describe('built by hand, without Nest’s HttpAdapterHost (as an app’s own unit test may)', () => {
+    it('answers as usual and sets no header', async () => {
+      await guardWith();
+      const moduleRef = modules[modules.length - 1];
+      const handmade = new TwoFactorGuard(
+        moduleRef.get(Reflector),
+        moduleRef.get(TwoFactorService),
+        undefined as unknown as HttpAdapterHost,
+        moduleRef.get(HYPERID_RESOLVED_OPTIONS),
+      );
+      await expect(activate(handmade, http('methodRule'))).resolves.toBe(true);
+      expect(await refusal(activate(handmade, http('methodRule', request())))).toBeInstanceOf(
+        UnauthorizedException,
+      );
+      expect(adapter.headers).toEqual([]);
+    });
+  });
+
   describe('requests as they come', () => {
     it('a request without a headers object: 401 with a bare challenge', async () => {
       const req = {} as TestRequest;
@@ -924,12 +947,64 @@ describe('TwoFactorGuard', () => {
     });
 
     it('names the context type when refusing a context it cannot read a token in', async () => {
-      await refusal(activate(guard, contextFor(GuardedController, 'methodRule', [{}, {}], 'rpc')));
+      const error = await refusal(
+        activate(guard, contextFor(GuardedController, 'methodRule', [{}, {}], 'rpc')),
+      );
+      expect(error.getStatus()).toBe(403);
+      expect(error.message).toBe('Two-factor authentication cannot be verified in this context');
       expect(logs.errors()).toEqual([
         expect.stringMatching(
           /^@RequireTwoFactor\(\) on a "rpc" handler needs the tokenExtractor option; refusing\b/,
         ),
       ]);
+    });
+  });
+
+  describe('one decision per handler call', () => {
+    it('does not judge again a call it let through, even once the request carries another token', async () => {
+      const req = request(`Bearer ${GOOD}`);
+      const call = http('methodRule', req);
+      await expect(activate(guard, call)).resolves.toBe(true);
+      req.headers.authorization = `Bearer ${NONE}`;
+      await expect(activate(guard, call)).resolves.toBe(true);
+      expect(controller.calls(GOOD)).toBe(1);
+      expect(controller.calls(NONE)).toBe(0);
+    });
+
+    it('accepts a call another TwoFactorGuard let through by skipping it', async () => {
+      decide = () => true;
+      const skipping = await guardWith({}, SkippingGuard);
+      const call = http('methodRule', request());
+      await expect(activate(skipping, call)).resolves.toBe(true);
+      await expect(activate(guard, call)).resolves.toBe(true);
+      expect(adapter.headers).toEqual([]);
+      expect(controller.calls()).toBe(0);
+    });
+
+    it('accepts a call another TwoFactorGuard let through by an asynchronous skip', async () => {
+      decide = () => Promise.resolve(true);
+      const skipping = await guardWith({}, SkippingGuard);
+      const call = http('methodRule', request());
+      await expect(activate(skipping, call)).resolves.toBe(true);
+      await expect(activate(guard, call)).resolves.toBe(true);
+      expect(controller.calls()).toBe(0);
+    });
+
+    it('remembers no refusal: a refused call is judged again, and the next call too', async () => {
+      const req = request();
+      const call = http('methodRule', req);
+      expect(await refusal(activate(guard, call))).toBeInstanceOf(UnauthorizedException);
+      expect(await refusal(activate(guard, call))).toBeInstanceOf(UnauthorizedException);
+      req.headers.authorization = `Bearer ${GOOD}`;
+      await expect(activate(guard, call)).resolves.toBe(true);
+      expect(controller.calls(GOOD)).toBe(1);
+    });
+
+    it('judges every call of a request on its own: a new call is not decided by an earlier one', async () => {
+      const req = request(`Bearer ${GOOD}`);
+      await expect(activate(guard, http('methodRule', req))).resolves.toBe(true);
+      const error = await refusal(activate(guard, http('classRule', req)));
+      expect(error).toBeInstanceOf(TwoFactorRequiredException);
     });
   });
 });

@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { ConsoleLogger, Logger, type LoggerService } from '@nestjs/common';
+import { metrics } from '@opentelemetry/api';
+import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import {
   HyperIdAccessDeniedError,
   HyperIdBusyError,
@@ -489,8 +491,43 @@ describe('TwoFactorCache', () => {
           mac: keys.macOf(key, [1, 3], notAfter),
         });
         expect(keys.verify(key, value.authTypes, value.expiresAt, value.mac)).toBe(true);
-        expect(ttlMs).toBeGreaterThan(0);
+        expect(ttlMs).toBeGreaterThan(4_000);
         expect(ttlMs).toBeLessThanOrEqual(5_000);
+      });
+
+      it('writes an answer that expires as it is written with the shortest store TTL, 1 ms', async () => {
+        const store = new MapStore();
+        const { get } = setUp({ store, ttlMs: 60_000 });
+        const now = Date.now();
+        const clock = jest.spyOn(Date, 'now').mockReturnValue(now);
+        try {
+          await get(TOKEN, countingLoader([1]).load, now);
+        } finally {
+          clock.mockRestore();
+        }
+        expect(store.sets.map((set) => set.ttlMs)).toEqual([1]);
+      });
+
+      it('never writes back what it read from the store', async () => {
+        const store = new MapStore();
+        const { keys, get } = setUp({ store });
+        const key = keys.keyOf(TOKEN);
+        store.entries.set(key, genuineEntry(keys, key, [0, 1]));
+        expect((await get(TOKEN, countingLoader([3]).load)).authTypes).toEqual([0, 1]);
+        await sleep(0);
+        expect(store.sets).toEqual([]);
+      });
+
+      it('honours a genuine entry of 256 types, the most an answer may hold', async () => {
+        const store = new MapStore();
+        const { keys, get } = setUp({ store });
+        const key = keys.keyOf(TOKEN);
+        const many = Array.from({ length: 256 }, (_, i) => i);
+        store.entries.set(key, genuineEntry(keys, key, many));
+        const { load, calls } = countingLoader([3]);
+        expect((await get(TOKEN, load)).authTypes).toEqual(many);
+        expect(calls).toEqual([]);
+        expect(integrityWarnings()).toEqual([]);
       });
 
       it('writes expiresAt = now + ttlMs when notAfter is later', async () => {
@@ -724,6 +761,34 @@ describe('TwoFactorCache', () => {
         const { load, calls } = countingLoader([7]);
         expect((await get(TOKEN, load)).authTypes).toEqual([7]);
         expect(calls).toHaveLength(1);
+        expect(integrityWarnings()).toEqual([]);
+      });
+
+      it('warns again once a full minute has passed, not a millisecond sooner', async () => {
+        const store = new MapStore();
+        const { keys, get } = setUp({ store });
+        const forge = (token: string) => {
+          const key = keys.keyOf(token);
+          store.entries.set(key, { ...genuineEntry(keys, key), mac: 'forged' });
+        };
+        const { load } = countingLoader([1]);
+        const start = Date.now();
+        const clock = jest.spyOn(Date, 'now');
+        try {
+          for (const [token, at] of [
+            ['forged-a', start],
+            ['forged-b', start + 59_999],
+            ['forged-c', start + 60_000],
+          ] as const) {
+            forge(token);
+            clock.mockReturnValue(at);
+            await get(token, load);
+          }
+        } finally {
+          clock.mockRestore();
+        }
+        expect(integrityWarnings()).toHaveLength(2);
+        expect(integrityWarnings()[1]).toMatch(/Ignored 2 shared 2FA cache entries /);
       });
 
       it('does not take an entry under the plain SHA-256 of the token (what the old cache wrote)', async () => {
@@ -794,6 +859,42 @@ describe('TwoFactorCache', () => {
         await sleep(10);
         expect(logged.some((line) => /store failed on read/.test(line))).toBe(true);
         expect(logged.some((line) => /store failed on write/.test(line))).toBe(true);
+      });
+
+      it('asks HyperID when the store has not answered a read within a second, and says so', async () => {
+        const store: TwoFactorCacheStore = {
+          get: () => new Promise<undefined>(() => undefined),
+          set: async () => undefined,
+        };
+        const { get } = setUp({ store });
+        const { load, calls } = countingLoader([1]);
+        const started = Date.now();
+        expect((await get(TOKEN, load)).authTypes).toEqual([1]);
+        expect(Date.now() - started).toBeGreaterThanOrEqual(990);
+        expect(calls).toHaveLength(1);
+        expect(logged).toEqual([
+          'Shared 2FA cache store failed on read; asking HyperID: cache read took longer than 1000 ms',
+        ]);
+      });
+
+      it('says what a store that fails with something other than an Error failed with', async () => {
+        const store: TwoFactorCacheStore = {
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the case under test
+          get: () => Promise.reject('ECONNRESET'),
+          set: async () => undefined,
+        };
+        const { get } = setUp({ store });
+        await get(TOKEN, countingLoader([1]).load);
+        expect(logged).toEqual(['Shared 2FA cache store failed on read; asking HyperID: ECONNRESET']);
+      });
+
+      it('logs nothing without a shared store', async () => {
+        const { get } = setUp();
+        await get(TOKEN, countingLoader([1]).load);
+        await expect(get('refused', failingLoader(new HyperIdTokenInvalidError()).load)).rejects.toThrow(
+          HyperIdTokenInvalidError,
+        );
+        expect(logged).toEqual([]);
       });
 
       it('does not let a store that never answers a write hold up the lookup', async () => {
@@ -997,5 +1098,93 @@ describe('TwoFactorCache', () => {
       await during;
       expect(peek(TOKEN)?.authTypes).not.toEqual([1]);
     });
+  });
+});
+
+describe('what TwoFactorCache counts (hyperid.cache.lookups)', () => {
+  /** A reader the test pulls from on demand. */
+  class PullReader extends MetricReader {
+    constructor() {
+      super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+    }
+    protected override async onForceFlush(): Promise<void> {}
+    protected override async onShutdown(): Promise<void> {}
+  }
+
+  const reader = new PullReader();
+  let before: Record<string, number> = {};
+
+  /** The lookups counted so far, by result. */
+  async function counted(): Promise<Record<string, number>> {
+    const { resourceMetrics } = await reader.collect();
+    const counts: Record<string, number> = {};
+    for (const scope of resourceMetrics.scopeMetrics) {
+      for (const metric of scope.metrics) {
+        if (metric.descriptor.name !== 'hyperid.cache.lookups') continue;
+        for (const point of metric.dataPoints) {
+          counts[String(point.attributes['hyperid.cache.result'])] = point.value as number;
+        }
+      }
+    }
+    return counts;
+  }
+
+  /** The lookups counted since the test began, by result (results not counted left out). */
+  async function countedHere(): Promise<Record<string, number>> {
+    const now = await counted();
+    const delta: Record<string, number> = {};
+    for (const [result, count] of Object.entries(now)) {
+      if (count !== (before[result] ?? 0)) delta[result] = count - (before[result] ?? 0);
+    }
+    return delta;
+  }
+
+  beforeAll(async () => {
+    // The module loads the API on its own; wait until it has, as an app's first request would.
+    await import('@opentelemetry/api');
+    metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+  });
+
+  afterAll(() => metrics.disable());
+
+  beforeEach(async () => {
+    before = await counted();
+  });
+
+  it('a miss when HyperID is asked, a hit when memory answers (get or peek)', async () => {
+    const { get, peek } = setUp();
+    const { load } = countingLoader([1]);
+    await get(TOKEN, load);
+    await get(TOKEN, load);
+    peek(TOKEN);
+    peek('never-seen');
+    expect(await countedHere()).toEqual({ miss: 1, hit: 2 });
+  });
+
+  it('coalesced for a lookup that joins one in flight', async () => {
+    const { get } = setUp();
+    const answer = deferred<number[]>();
+    const { load } = countingLoader(() => answer.promise);
+    const lookups = [get(TOKEN, load), get(TOKEN, load), get(TOKEN, load)];
+    answer.resolve([1]);
+    await Promise.all(lookups);
+    expect(await countedHere()).toEqual({ miss: 1, coalesced: 2 });
+  });
+
+  it('refusal_hit for a refusal served from memory', async () => {
+    const { get } = setUp();
+    const { load } = failingLoader(new HyperIdTokenInvalidError());
+    await expect(get(TOKEN, load)).rejects.toThrow(HyperIdTokenInvalidError);
+    await expect(get(TOKEN, load)).rejects.toThrow(HyperIdTokenInvalidError);
+    expect(await countedHere()).toEqual({ miss: 1, refusal_hit: 1 });
+  });
+
+  it('shared_hit for an answer the shared store held, and no miss', async () => {
+    const store = new MapStore();
+    const { keys, get } = setUp({ store });
+    const key = keys.keyOf(TOKEN);
+    store.entries.set(key, genuineEntry(keys, key, [2]));
+    await get(TOKEN, countingLoader([3]).load);
+    expect(await countedHere()).toEqual({ shared_hit: 1 });
   });
 });

@@ -2,6 +2,12 @@ import 'reflect-metadata';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import type { LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
+import { trace } from '@opentelemetry/api';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import fc from 'fast-check';
 import { TwoFactorTypesResponseDto } from '../dto/two-factor-types-response.dto.js';
 import { HyperIdClient } from './hyperid.client.js';
@@ -92,6 +98,19 @@ describe('errorForResult', () => {
     ) as HyperIdServiceUnavailableError;
     expect(error.retryAfterSeconds).toBe(DEFAULTS.retryAfterSeconds);
     expect(error).not.toBeInstanceOf(HyperIdRateLimitedError);
+  });
+
+  it('says in each message what HyperID answered', () => {
+    expect(errorForResult(HyperIdResult.ServiceTemporarilyUnavailable).message).toBe(
+      'HyperID is temporarily unavailable',
+    );
+    expect(errorForResult(HyperIdResult.TokenExpired).message).toBe(
+      'HyperID says the access token has expired',
+    );
+    expect(errorForResult(HyperIdResult.TokenInvalid).message).toBe(
+      'HyperID rejected the access token as invalid',
+    );
+    expect(errorForResult(42).message).toBe('HyperID answered an unknown result code 42');
   });
 
   it.each([1, -6, 42, -100])('maps the unknown result %i to HyperIdUpstreamError with the code', (result) => {
@@ -257,6 +276,24 @@ describe('parseTwoFactorAnswer', () => {
     expect(error).toBeInstanceOf(HyperIdUpstreamError);
   });
 
+  it.each([
+    ['a 5xx', 503, '', 'HyperID answered HTTP 503'],
+    ['a 429', 429, '', 'HyperID answered HTTP 429 (too many requests)'],
+    ['a redirect', 302, '', 'HyperID answered a redirect (HTTP 302); redirects are never followed'],
+    ['a body that is not JSON', 404, '<html>', 'HyperID answered HTTP 404 with a body that is not JSON'],
+    ['JSON that is not an object', 200, '[0]', 'HyperID answered JSON that is not an object'],
+    ['no integer result', 200, '{"result":"0"}', 'HyperID answered without an integer "result"'],
+    ['a success with another status', 201, '{"result":0}', 'HyperID answered HTTP 201 with result 0'],
+    [
+      'a success that fails validation',
+      200,
+      '{"result":0,"auth_types":"0"}',
+      "HyperID's answer failed validation (auth_types)",
+    ],
+  ])('says what was wrong with %s, for the operator’s log', async (_name, status, body, message) => {
+    expect((await caught(() => parseTwoFactorAnswer(status, body))).message).toBe(message);
+  });
+
   it('only ever returns a success DTO or throws a HyperIdError subclass (property)', () => {
     const status = fc.oneof(fc.constant(200), fc.integer({ min: 100, max: 599 }));
     const answerLike = fc
@@ -316,6 +353,7 @@ describe('retryAfterSeconds', () => {
     ['an HTTP date with a fraction of a second to go', new Date(NOW + 1500).toUTCString(), 1],
     ['an HTTP date in the past', 'Mon, 31 Dec 2029 23:00:00 GMT', 1],
     ['an HTTP date a day away, capped', 'Wed, 02 Jan 2030 00:00:00 GMT', 3600],
+    ['delay-seconds of nine digits with leading zeros', '000000030', 30],
   ])('reads %s', (_name, header, expected) => {
     expect(retryAfterSeconds(header, NOW)).toBe(expected);
   });
@@ -329,6 +367,8 @@ describe('retryAfterSeconds', () => {
     ['a unit', '30s'],
     ['a number, not a string', 30],
     ['an array', ['30']],
+    ['an HTTP date with no such month', 'Tue, 01 Foo 2030 00:01:00 GMT'],
+    ['an HTTP date with no such day', 'Tue, 99 Jan 2030 00:01:00 GMT'],
   ])('has no value when the header is %s', (_name, header) => {
     expect(retryAfterSeconds(header, NOW)).toBeUndefined();
   });
@@ -345,11 +385,21 @@ describe('HyperIdClient against a fake HyperID', () => {
   let fake: FakeHyperIdServer;
   let elsewhere: FakeHyperIdServer;
   const logged: string[] = [];
+  /** The same lines, with their level. */
+  const levelled: Array<[string, string]> = [];
+  const capture =
+    (level: string) =>
+    (message: unknown): void => {
+      logged.push(String(message));
+      levelled.push([level, String(message)]);
+    };
   const captureLogger: LoggerService = {
-    log: (message: unknown) => void logged.push(String(message)),
-    warn: (message: unknown) => void logged.push(String(message)),
-    error: (message: unknown) => void logged.push(String(message)),
+    log: capture('log'),
+    warn: capture('warn'),
+    error: capture('error'),
   };
+  /** The warnings and errors logged: what reaches an operator. */
+  const alerts = () => levelled.filter(([level]) => level !== 'log');
   const opened: Array<() => Promise<void>> = [];
 
   async function clientWith(options: HyperIdModuleOptions = {}): Promise<HyperIdClient> {
@@ -372,6 +422,7 @@ describe('HyperIdClient against a fake HyperID', () => {
     fake.clearFaults().resetCalls();
     elsewhere.clearFaults().resetCalls();
     logged.length = 0;
+    levelled.length = 0;
   });
 
   afterEach(async () => {
@@ -664,6 +715,82 @@ describe('HyperIdClient against a fake HyperID', () => {
     );
   });
 
+  describe('the probe’s other answers', () => {
+    it('resolves Success when HyperID accepts even a call without a token', async () => {
+      const client = await clientWith();
+      fake.injectFault({ body: resultBody(HyperIdResult.Success, { auth_types: [] }) });
+      await expect(client.probe()).resolves.toEqual({ result: HyperIdResult.Success });
+    });
+
+    it.each([
+      ['an AccessDenied answer', HyperIdResult.AccessDenied],
+      ['an InvalidParameters answer', HyperIdResult.InvalidParameters],
+      ['an answer with an unknown code', 42],
+    ])('resolves the code of %s: HyperID answered, so it is up', async (_name, result) => {
+      const client = await clientWith();
+      fake.injectFault({ result });
+      await expect(client.probe()).resolves.toEqual({ result });
+    });
+
+    it('rejects as unavailable when HyperID cannot be reached', async () => {
+      const closed = await new FakeHyperIdServer().start();
+      const url = closed.url;
+      await closed.stop();
+      const client = await clientWith({ apiUrl: url });
+      await expect(client.probe()).rejects.toBeInstanceOf(HyperIdServiceUnavailableError);
+    });
+  });
+
+  describe('what is logged, at which level', () => {
+    it.each([
+      ['HTTP 503', 'warn', { status: 503 }, 'HyperID answered HTTP 503'],
+      [
+        'a malformed answer',
+        'warn',
+        { malformed: true },
+        'HyperID answered HTTP 200 with a body that is not JSON',
+      ],
+      [
+        'InvalidParameters',
+        'error',
+        { result: HyperIdResult.InvalidParameters },
+        'HyperID rejected the request parameters',
+      ],
+    ])('%s: one %s line for the operator', async (_name, level, fault: FakeHyperIdFault, message) => {
+      const client = await clientWith({ retries: 0 });
+      fake.injectFault(fault, TOKEN);
+      await expect(client.fetchTwoFactorTypes(TOKEN)).rejects.toBeInstanceOf(HyperIdError);
+      expect(alerts()).toEqual([[level, `HyperID lookup failed: ${message}`]]);
+    });
+
+    it.each(
+      FAILURE_CODES.filter(
+        ({ errorClass }) =>
+          errorClass !== HyperIdServiceUnavailableError && errorClass !== HyperIdInvalidRequestError,
+      ),
+    )(
+      'nothing for $name: an answer about the token is the caller’s business',
+      async ({ result, errorClass }) => {
+        const client = await clientWith({ retries: 0 });
+        fake.injectFault({ result }, TOKEN);
+        await expect(client.fetchTwoFactorTypes(TOKEN)).rejects.toBeInstanceOf(errorClass);
+        expect(alerts()).toEqual([]);
+      },
+    );
+
+    it('names the network error of a connection that cannot be made', async () => {
+      const closed = await new FakeHyperIdServer().start();
+      const url = closed.url;
+      await closed.stop();
+      const client = await clientWith({ apiUrl: url, retries: 0 });
+      const error = await caught(() => client.fetchTwoFactorTypes(TOKEN));
+      expect(error.message).toBe('HyperID could not be reached (ECONNREFUSED)');
+      expect(alerts()).toEqual([
+        ['warn', 'HyperID lookup failed: HyperID could not be reached (ECONNREFUSED)'],
+      ]);
+    });
+  });
+
   describe('redirects', () => {
     it.each([300, 301, 302, 307, 308])('refuses HTTP %i once, without calling its target', async (status) => {
       const client = await clientWith({ retries: 2 });
@@ -727,6 +854,38 @@ describe('HyperIdClient against a fake HyperID', () => {
       const client = await clientWith();
       fake.injectFault({ body: `{"result":0,"auth_types":[1]}${' '.repeat(60 * 1024)}` }, TOKEN);
       await expect(client.fetchTwoFactorTypes(TOKEN)).resolves.toEqual({ result: 0, auth_types: [1] });
+    });
+  });
+
+  describe('its span', () => {
+    const exporter = new InMemorySpanExporter();
+
+    beforeAll(async () => {
+      // The module loads the API on its own; wait until it has, as an app's first request would.
+      await import('@opentelemetry/api');
+      trace.setGlobalTracerProvider(
+        new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }),
+      );
+    });
+
+    afterAll(() => trace.disable());
+
+    beforeEach(() => exporter.reset());
+
+    it.each([
+      [0, 1],
+      [2, 3],
+    ])('with retries: %i, records hyperid.attempts = %i and HyperID’s host', async (retries, attempts) => {
+      const client = await clientWith({ retries });
+      fake.injectFault({ status: 503 }, TOKEN);
+      await expect(client.fetchTwoFactorTypes(TOKEN)).rejects.toBeInstanceOf(HyperIdServiceUnavailableError);
+      const spans = exporter.getFinishedSpans();
+      expect(spans).toHaveLength(1);
+      expect(spans[0].attributes).toMatchObject({
+        'server.address': '127.0.0.1',
+        'hyperid.attempts': attempts,
+        'hyperid.outcome': 'unavailable',
+      });
     });
   });
 
