@@ -25,8 +25,8 @@ interface GraphQlContextLike {
 export function httpExchangeOf(context: ExecutionContext): HttpExchange | undefined {
   const type = context.getType<string>();
   if (type === 'http') {
-    const http = context.switchToHttp();
-    return { request: http.getRequest(), response: http.getResponse() };
+    // The arguments switchToHttp() would read, without the closures it assigns on every call.
+    return { request: context.getArgByIndex(0), response: context.getArgByIndex(1) };
   }
   if (type === 'graphql') {
     const gql = context.getArgByIndex<GraphQlContextLike | undefined>(2);
