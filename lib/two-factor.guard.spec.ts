@@ -94,40 +94,14 @@ class OpenController {
 type Handler = keyof GuardedController | keyof OpenController;
 
 /**
- * The in-memory HyperID, plus what these specs need of a real one: answers held in flight until
- * released (a slow HyperID), and answers that arrive but cannot be read (a malformed body).
+ * The in-memory HyperID, plus an answer that arrives but cannot be read (a malformed body). A slow
+ * HyperID is the testing controller's `hold()` / `release()`.
  */
 class ScriptedHyperIdClient extends InMemoryHyperIdClient {
   /** Every answer that reaches HyperID is unreadable, as a truncated JSON body would be. */
   malformed = false;
-  /** Lookups the gate is holding (or held) since the last {@link hold}. */
-  held = 0;
-  private gate?: { holds: (token: string) => boolean; opened: Promise<void>; open: () => void };
-
-  /** Holds the lookups of the tokens `holds` picks (all by default) until {@link release}. */
-  hold(holds: (token: string) => boolean = () => true): void {
-    let open: () => void = () => undefined;
-    const opened = new Promise<void>((resolve) => (open = resolve));
-    this.gate = { holds, opened, open };
-    this.held = 0;
-  }
-
-  release(): void {
-    this.gate?.open();
-    this.gate = undefined;
-  }
-
-  reset(): void {
-    this.release();
-    this.malformed = false;
-  }
 
   override async fetchTwoFactorTypes(accessToken: string): Promise<TwoFactorTypesResponseDto> {
-    const gate = this.gate;
-    if (gate?.holds(accessToken)) {
-      this.held += 1;
-      await gate.opened;
-    }
     const dto = await super.fetchTwoFactorTypes(accessToken);
     if (this.malformed)
       throw new HyperIdUpstreamError('HyperID answered HTTP 200 with a body that is not JSON');
@@ -299,13 +273,15 @@ describe('TwoFactorGuard', () => {
   beforeEach(() => {
     for (const [token, answer] of Object.entries(TOKENS)) controller.setToken(token, answer);
     controller.resetCalls();
-    client.reset();
+    controller.release();
+    client.malformed = false;
     adapter.headers.length = 0;
     logs.clear();
   });
 
   afterAll(async () => {
-    client.reset();
+    controller.release();
+    client.malformed = false;
     for (const moduleRef of modules) await moduleRef.close();
   });
 
@@ -382,11 +358,11 @@ describe('TwoFactorGuard', () => {
 
     it('drops the lookup in flight from the request once it has settled', async () => {
       const req = request(`Bearer ${GOOD}`);
-      client.hold();
+      controller.hold();
       const pending = activate(guard, http('methodRule', req));
       await settle();
       expect(req[PENDING_TWO_FACTOR_LOOKUP]).toBeDefined();
-      client.release();
+      controller.release();
       await pending;
       expect(req[PENDING_TWO_FACTOR_LOOKUP]).toBeUndefined();
       await refusal(activate(guard, http('methodRule', request('Bearer unknown-token'))));
@@ -394,11 +370,11 @@ describe('TwoFactorGuard', () => {
 
     it('shares one lookup between concurrent checks of one request', async () => {
       const req = request(`Bearer ${GOOD}`);
-      client.hold();
+      controller.hold();
       const checks = [activate(guard, http('methodRule', req)), activate(guard, http('methodRule', req))];
       await settle();
-      expect(client.held).toBe(1);
-      client.release();
+      expect(controller.held).toBe(1);
+      controller.release();
       await expect(Promise.all(checks)).resolves.toEqual([true, true]);
       expect(controller.calls()).toBe(1);
     });

@@ -50,38 +50,9 @@ const TOKENS: Record<string, HyperIdTestingAnswer> = {
 /** Never called (HyperIdClient is overridden); a closed loopback port if it ever were. */
 const API_URL = 'http://127.0.0.1:9';
 
-/** The in-memory HyperID, with lookups held in flight until released (a slow HyperID). */
-class SlowHyperIdClient extends InMemoryHyperIdClient {
-  /** Lookups the gate is holding (or held) since the last {@link hold}. */
-  held = 0;
-  private gate?: { holds: (token: string) => boolean; opened: Promise<void>; open: () => void };
-
-  /** Holds the lookups of the tokens `holds` picks (all by default) until {@link release}. */
-  hold(holds: (token: string) => boolean = () => true): void {
-    let open: () => void = () => undefined;
-    const opened = new Promise<void>((resolve) => (open = resolve));
-    this.gate = { holds, opened, open };
-    this.held = 0;
-  }
-
-  release(): void {
-    this.gate?.open();
-    this.gate = undefined;
-  }
-
-  override async fetchTwoFactorTypes(accessToken: string): Promise<TwoFactorTypesResponseDto> {
-    const gate = this.gate;
-    if (gate?.holds(accessToken)) {
-      this.held += 1;
-      await gate.opened;
-    }
-    return super.fetchTwoFactorTypes(accessToken);
-  }
-}
-
 describe('TwoFactorService', () => {
   let controller: HyperIdTestingController;
-  let client: SlowHyperIdClient;
+  let client: InMemoryHyperIdClient;
   const opened: Array<() => Promise<void>> = [];
 
   /** The real module (cache and all) on this test's in-memory HyperID; every call shares it. */
@@ -99,11 +70,11 @@ describe('TwoFactorService', () => {
 
   beforeEach(() => {
     controller = new HyperIdTestingController(TOKENS);
-    client = new SlowHyperIdClient(controller);
+    client = new InMemoryHyperIdClient(controller);
   });
 
   afterEach(async () => {
-    client.release();
+    controller.release();
     while (opened.length > 0) await opened.pop()!();
   });
 
@@ -282,15 +253,15 @@ describe('TwoFactorService', () => {
     it('200 lookups in flight do not evict a cached answer (maxEntries: 50)', async () => {
       const service = await serviceWith({ cache: { maxEntries: 50 } });
       await service.getAvailableTypes(GOOD);
-      client.hold((token) => token.startsWith('slow-junk-'));
+      controller.hold((token) => token.startsWith('slow-junk-'));
       const junk = Array.from({ length: 200 }, (_, i) =>
         service.getAvailableTypes(`slow-junk-${i}`).catch((error: unknown) => error),
       );
       await settle();
-      expect(client.held).toBe(200);
+      expect(controller.held).toBe(200);
       expect((await service.getAvailableTypes(GOOD)).auth_types).toEqual([0, 3]);
       expect(controller.calls(GOOD)).toBe(1);
-      client.release();
+      controller.release();
       await Promise.all(junk);
     });
 
@@ -313,11 +284,11 @@ describe('TwoFactorService', () => {
 
     it('cache: false does not merge concurrent lookups', async () => {
       const service = await serviceWith({ cache: false });
-      client.hold();
+      controller.hold();
       const lookups = Array.from({ length: 4 }, () => service.getAvailableTypes(GOOD));
       await settle();
-      expect(client.held).toBe(4);
-      client.release();
+      expect(controller.held).toBe(4);
+      controller.release();
       await Promise.all(lookups);
       expect(controller.calls(GOOD)).toBe(4);
     });
@@ -331,11 +302,11 @@ describe('TwoFactorService', () => {
 
     it('merges concurrent lookups of one token into one call', async () => {
       const service = await serviceWith();
-      client.hold();
+      controller.hold();
       const lookups = Array.from({ length: 20 }, () => service.getAvailableTypes(GOOD));
       await settle();
-      expect(client.held).toBe(1);
-      client.release();
+      expect(controller.held).toBe(1);
+      controller.release();
       const answers = await Promise.all(lookups);
       expect(controller.calls(GOOD)).toBe(1);
       for (const answer of answers) expect(answer.auth_types).toEqual([0, 3]);

@@ -152,4 +152,43 @@ describe('HyperIdTestingModule', () => {
     expect(res.status).toBe(200);
     expect(app.get(HyperIdTestingController).calls('token-a')).toBe(1);
   });
+
+  describe('a slow HyperID: hold() and release()', () => {
+    it('keeps the picked lookups in flight until release(), and counts them', async () => {
+      const controller = new HyperIdTestingController(tokens).hold((token) => token === 'token-a');
+      let settled = false;
+      const held = controller.lookUp('token-a').then((dto) => ((settled = true), dto));
+      await expect(controller.lookUp('token-n')).resolves.toMatchObject({ auth_types: [] });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(settled).toBe(false);
+      expect(controller.held).toBe(1);
+      expect(controller.calls('token-a')).toBe(0);
+      controller.release();
+      await expect(held).resolves.toMatchObject({ auth_types: [TwoFactorType.Totp, 99] });
+      expect(controller.calls('token-a')).toBe(1);
+    });
+
+    it('holds a guarded request until release(), then answers it', async () => {
+      const server = (await start([HyperIdTestingModule.forRoot({ tokens })])).getHttpServer();
+      const controller = app!.get(HyperIdTestingController).hold();
+      let answered = false;
+      const pending = request(server)
+        .get('/totp')
+        .set('Authorization', 'Bearer token-a')
+        .then((res) => ((answered = true), res));
+      while (controller.held === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(answered).toBe(false);
+      controller.release();
+      expect((await pending).status).toBe(200);
+      expect(controller.held).toBe(1);
+    });
+
+    it('a second hold() lets the lookups of the first one go, and counts from zero', async () => {
+      const controller = new HyperIdTestingController(tokens).hold();
+      const first = controller.lookUp('token-a');
+      controller.hold(() => false);
+      expect(controller.held).toBe(0);
+      await expect(first).resolves.toMatchObject({ result: HyperIdResult.Success });
+    });
+  });
 });

@@ -21,6 +21,8 @@ export class HyperIdTestingController {
   private readonly answers = new Map<string, HyperIdTestingAnswer>();
   private readonly counts = new Map<string, number>();
   private total = 0;
+  private heldCount = 0;
+  private gate?: { holds: (token: string) => boolean; opened: Promise<void>; open: () => void };
 
   /** @param tokens the initial answers by token, as in {@link HyperIdTestingModuleOptions.tokens}. */
   constructor(tokens: Record<string, HyperIdTestingAnswer> = {}) {
@@ -57,6 +59,47 @@ export class HyperIdTestingController {
   }
 
   /**
+   * Makes HyperID slow: the lookups of the tokens `holds` picks (every token by default) wait,
+   * in flight, until {@link release}. For tests of what happens while a lookup is pending (requests
+   * that share one lookup, a logout racing a lookup).
+   */
+  hold(holds: (token: string) => boolean = () => true): this {
+    this.release();
+    let open: () => void = () => undefined;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    this.gate = { holds, opened, open };
+    this.heldCount = 0;
+    return this;
+  }
+
+  /** Lets every held lookup through, and the next ones straight away. */
+  release(): this {
+    this.gate?.open();
+    this.gate = undefined;
+    return this;
+  }
+
+  /** Lookups held (waiting, or let through by {@link release}) since the last {@link hold}. */
+  get held(): number {
+    return this.heldCount;
+  }
+
+  /**
+   * Waits while `token`'s lookups are held, then answers as {@link answer} does. The in-memory
+   * client calls it for each lookup.
+   */
+  async lookUp(token: string): Promise<TwoFactorTypesResponseDto> {
+    const gate = this.gate;
+    if (gate?.holds(token)) {
+      this.heldCount += 1;
+      await gate.opened;
+    } else {
+      await Promise.resolve();
+    }
+    return this.answer(token);
+  }
+
+  /**
    * Answers a lookup as HyperID would: the DTO of a success, or the `HyperIdError` the real client
    * throws for the result code. Used by the in-memory client; tests rarely call it themselves.
    */
@@ -88,7 +131,7 @@ export class InMemoryHyperIdClient extends HyperIdClient {
   }
 
   fetchTwoFactorTypes(accessToken: string): Promise<TwoFactorTypesResponseDto> {
-    return Promise.resolve().then(() => this.controller.answer(accessToken));
+    return this.controller.lookUp(accessToken);
   }
 
   /** HyperID refuses a token-less call as it would refuse an unknown token. */
