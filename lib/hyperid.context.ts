@@ -1,6 +1,7 @@
 import type { ExecutionContext } from '@nestjs/common';
 import type { TwoFactorAnswer } from './cache/two-factor.cache.js';
 import { PENDING_TWO_FACTOR_LOOKUP, VERIFIED_TWO_FACTOR_TYPES } from './hyperid.constants.js';
+import { socketExchangeOf } from './websocket/socket.exchange.js';
 
 /** The HTTP request and response behind an execution context, whatever the transport. */
 export interface HttpExchange {
@@ -17,10 +18,11 @@ interface GraphQlContextLike {
 }
 
 /**
- * The request and response of an HTTP or GraphQL execution context; undefined for any other
- * context (WebSocket, microservices), which the guard refuses. GraphQL is read from the resolver's
- * context argument, so `@nestjs/graphql` is not needed at run time: Apollo puts `req`/`res` there,
- * Mercurius `reply` (whose `request` is the request).
+ * The request and response of an HTTP or GraphQL execution context, or the socket of a WebSocket
+ * message (a `SocketExchange`); undefined for any other context (microservices), which the guard
+ * refuses. GraphQL is read from the resolver's context argument, so `@nestjs/graphql` is not needed
+ * at run time: Apollo puts `req`/`res` there, Mercurius `reply` (whose `request` is the request).
+ * Nor is `@nestjs/websockets`: the socket is the context's first argument.
  */
 export function httpExchangeOf(context: ExecutionContext): HttpExchange | undefined {
   const type = context.getType<string>();
@@ -34,6 +36,7 @@ export function httpExchangeOf(context: ExecutionContext): HttpExchange | undefi
     if (typeof request !== 'object' || request === null) return undefined;
     return { request: request as HttpExchange['request'], response: gql?.res ?? gql?.reply };
   }
+  if (type === 'ws') return socketExchangeOf(context);
   return undefined;
 }
 

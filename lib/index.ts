@@ -35,6 +35,8 @@ export type {
   TwoFactorRequirementOptions,
 } from './two-factor.metadata.js';
 
+export { keepUpgradeRequests, type TwoFactorWsError } from './websocket/index.js';
+
 export { HyperIdHealthIndicator, type HyperIdHealthIndicatorResult } from './hyperid.health.js';
 
 export { TwoFactorType } from './two-factor-type.enum.js';

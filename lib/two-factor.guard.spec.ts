@@ -15,6 +15,7 @@ import {
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { Test, type TestingModule } from '@nestjs/testing';
+import { WsException } from '@nestjs/websockets';
 import { HyperIdClient } from './client/hyperid.client.js';
 import type { TwoFactorTypesResponseDto } from './dto/two-factor-types-response.dto.js';
 import {
@@ -43,6 +44,8 @@ import {
 import { TwoFactorGuard } from './two-factor.guard.js';
 import { TwoFactorService } from './two-factor.service.js';
 import { TwoFactorType } from './two-factor-type.enum.js';
+import { keepUpgradeRequests } from './websocket/upgrade-requests.js';
+import type { TwoFactorWsError } from './websocket/ws-exception.js';
 
 /** canActivate() answers a cache hit synchronously; the specs read every outcome as a promise. */
 const activate = (guard: TwoFactorGuard, context: ExecutionContext) =>
@@ -481,7 +484,6 @@ describe('TwoFactorGuard', () => {
 
     it.each([
       ['rpc', [{ pattern: 'x' }, {}]],
-      ['ws', [{}, { data: 1 }, 'event']],
       ['graphql', [{}, {}, {}, {}]],
       ['kafka', [{}]],
     ])('refuses a %s context without tokenExtractor, without calling HyperID', async (type, args) => {
@@ -981,6 +983,222 @@ describe('TwoFactorGuard', () => {
       await expect(activate(guard, http('methodRule', req))).resolves.toBe(true);
       const error = await refusal(activate(guard, http('classRule', req)));
       expect(error).toBeInstanceOf(TwoFactorRequiredException);
+    });
+  });
+  describe('WebSocket messages', () => {
+    /** A socket.io socket: its handshake's headers and `auth` payload. */
+    const ioSocket = (headers: Record<string, string> = {}, auth: Record<string, unknown> = {}) =>
+      ({ handshake: { headers, auth } }) as Record<PropertyKey, unknown>;
+
+    /** The execution context Nest builds for a message: the socket, the body, the event. */
+    const message = (socket: object, handler: Handler = 'methodRule', data: unknown = {}) =>
+      contextFor(GuardedController, handler, [socket, data, 'event'], 'ws');
+
+    /** The refusal, which must be a WsException (anything else is "Internal server error" to the client). */
+    async function wsError(promise: Promise<unknown>): Promise<TwoFactorWsError> {
+      const error: unknown = await refusal(promise);
+      expect(error).toBeInstanceOf(WsException);
+      return (error as WsException).getError() as TwoFactorWsError;
+    }
+
+    /** A `ws` adapter as Nest's WsAdapter binds connections: `connection` listeners get (socket, request). */
+    function wsAdapter() {
+      const listeners: Array<(...args: unknown[]) => unknown> = [];
+      const adapter = {
+        create: () => ({}),
+        bindClientConnect: (_server: unknown, callback: (...args: unknown[]) => unknown) =>
+          void listeners.push(callback),
+        bindMessageHandlers: () => undefined,
+        close: () => undefined,
+      };
+      const connect = (socket: object, authorization?: string) => {
+        const upgrade = { headers: authorization === undefined ? {} : { authorization } };
+        for (const listener of listeners) listener(socket, upgrade);
+        return upgrade;
+      };
+      return { adapter, connect };
+    }
+
+    it('reads the handshake’s Authorization header, and keeps the answer on the socket: one lookup per connection', async () => {
+      const socket = ioSocket({ authorization: `Bearer ${GOOD}` });
+      await expect(activate(guard, message(socket))).resolves.toBe(true);
+      await expect(activate(guard, message(socket, 'anyOf'))).resolves.toBe(true);
+      expect(controller.calls(GOOD)).toBe(1);
+      expect(socket[VERIFIED_TWO_FACTOR_TYPES]).toMatchObject({
+        authTypes: [HyperIdAuthenticator, AlternativeEmail],
+      });
+      expect(JSON.stringify(socket[VERIFIED_TWO_FACTOR_TYPES])).not.toContain(GOOD);
+      expect(adapter.headers).toEqual([]);
+    });
+
+    it.each([GOOD, `Bearer ${GOOD}`])(
+      'reads socket.io’s auth.token %p when there is no Authorization header',
+      async (token) => {
+        const socket = ioSocket({}, { token });
+        await expect(activate(guard, message(socket))).resolves.toBe(true);
+        expect(controller.calls(GOOD)).toBe(1);
+      },
+    );
+
+    it('prefers the Authorization header to auth.token, and reads auth.token under another scheme', async () => {
+      const both = ioSocket({ authorization: `Bearer ${NONE}` }, { token: GOOD });
+      expect(await wsError(activate(guard, message(both)))).toMatchObject({
+        statusCode: 403,
+        missing: [AlternativeEmail],
+      });
+      const basic = ioSocket({ authorization: 'Basic dXNlcjpwYXNz' }, { token: GOOD });
+      await expect(activate(guard, message(basic))).resolves.toBe(true);
+      expect(controller.calls(NONE)).toBe(1);
+      expect(controller.calls(GOOD)).toBe(1);
+    });
+
+    it('never reads the message body: no handshake token is 401 with the bare challenge, HyperID not called', async () => {
+      const error = await wsError(activate(guard, message(ioSocket(), 'methodRule', { token: GOOD })));
+      expect(error).toEqual({
+        status: 'error',
+        statusCode: 401,
+        error: 'Unauthorized',
+        message: 'A bearer token is required',
+        wwwAuthenticate: 'Bearer realm="hyperid"',
+      });
+      expect(controller.calls()).toBe(0);
+      expect(adapter.headers).toEqual([]);
+    });
+
+    it.each(['', 'a b', 42, { token: GOOD }])(
+      'auth.token %p: 400 invalid_request, HyperID not called',
+      async (token) => {
+        const error = await wsError(activate(guard, message(ioSocket({}, { token }))));
+        expect(error).toMatchObject({
+          statusCode: 400,
+          error: 'Bad Request',
+          wwwAuthenticate: 'Bearer realm="hyperid", error="invalid_request"',
+        });
+        expect(controller.calls()).toBe(0);
+      },
+    );
+
+    it('a user lacking the required methods: 403 with mode, required and missing; nothing kept on the socket', async () => {
+      const socket = ioSocket({ authorization: `Bearer ${GOOD}` });
+      const error = await wsError(activate(guard, message(socket, 'allOf')));
+      expect(error).toEqual({
+        status: 'error',
+        statusCode: 403,
+        error: 'Forbidden',
+        message: expect.any(String),
+        mode: 'all',
+        required: [HyperIdAuthenticator, Totp, Sms],
+        missing: [Totp, Sms],
+      });
+      expect(socket[VERIFIED_TWO_FACTOR_TYPES]).toBeUndefined();
+    });
+
+    it.each([
+      [HyperIdResult.TokenInvalid, 401, /^Bearer realm="hyperid", error="invalid_token"/],
+      [HyperIdResult.AccessDenied, 403, /error="insufficient_scope", scope="second-factor-auth-client"$/],
+    ])('result %i: %i with the challenge of the HTTP answer', async (result, statusCode, challenge) => {
+      controller.setToken(GOOD, result);
+      const error = await wsError(activate(guard, message(ioSocket({ authorization: `Bearer ${GOOD}` }))));
+      expect(error).toMatchObject({ statusCode, wwwAuthenticate: expect.stringMatching(challenge) });
+      expect(JSON.stringify(error)).not.toContain(GOOD);
+    });
+
+    it('HyperID unavailable: 503 with retryAfter in seconds', async () => {
+      controller.setToken(GOOD, HyperIdResult.ServiceTemporarilyUnavailable);
+      const error = await wsError(activate(guard, message(ioSocket({ authorization: `Bearer ${GOOD}` }))));
+      expect(error).toMatchObject({ statusCode: 503, error: 'Service Unavailable', retryAfter: 1 });
+      expect(error.wwwAuthenticate).toBeUndefined();
+    });
+
+    it('a tokenExtractor that throws fails closed: 503 inside a WsException', async () => {
+      const extracting = await guardWith({
+        tokenExtractor: () => {
+          throw new TypeError(`no ${GOOD}`);
+        },
+      });
+      const error = await wsError(
+        activate(extracting, message(ioSocket({ authorization: `Bearer ${GOOD}` }))),
+      );
+      expect(error).toMatchObject({ statusCode: 503, retryAfter: 1 });
+      expect(logs.lines.map((line) => line.text).join('\n')).not.toContain(GOOD);
+    });
+
+    it('stepUp: 401 with the RFC 9470 challenge', async () => {
+      const stepUp = await guardWith({ stepUp: { acrValues: 'urn:hyperid:2fa' } });
+      const error = await wsError(
+        activate(stepUp, message(ioSocket({ authorization: `Bearer ${GOOD}` }), 'classRule')),
+      );
+      expect(error).toMatchObject({
+        statusCode: 401,
+        mode: 'all',
+        missing: [Totp],
+        wwwAuthenticate: expect.stringMatching(
+          /error="insufficient_user_authentication".*acr_values="urn:hyperid:2fa"$/,
+        ),
+      });
+      expect(adapter.headers).toEqual([]);
+    });
+
+    it('sends what an override of toHttpException() answers, with its own status and message', async () => {
+      const teapot = await guardWith({}, TeapotGuard);
+      controller.setToken(GOOD, HyperIdResult.TokenInvalid);
+      const socket = ioSocket({ authorization: `Bearer ${GOOD}` });
+      expect(await wsError(activate(teapot, message(socket)))).toEqual({
+        status: 'error',
+        statusCode: 418,
+        message: 'HyperID lookup failed',
+      });
+      teapot.answer = undefined;
+      await expect(activate(teapot, message(socket))).rejects.toBeUndefined();
+    });
+
+    it('uses tokenExtractor when set, not the handshake', async () => {
+      const extracting = await guardWith({ tokenExtractor: () => NONE });
+      const error = await wsError(
+        activate(extracting, message(ioSocket({ authorization: `Bearer ${GOOD}` }))),
+      );
+      expect(error).toMatchObject({ statusCode: 403, missing: [AlternativeEmail] });
+      expect(controller.calls(GOOD)).toBe(0);
+    });
+
+    it('looks up again once the socket’s answer has expired, and refuses the expired token', async () => {
+      const payload = Buffer.from(JSON.stringify({ exp: Math.floor(Date.now() / 1000) + 1 })).toString(
+        'base64url',
+      );
+      const jwt = `eyJhbGciOiJIUzI1NiJ9.${payload}.c2ln`;
+      controller.setToken(jwt, [AlternativeEmail]);
+      const socket = ioSocket({}, { token: jwt });
+      await expect(activate(guard, message(socket))).resolves.toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, 1100));
+      expect(await wsError(activate(guard, message(socket)))).toMatchObject({
+        statusCode: 401,
+        message: 'The access token has expired',
+      });
+      expect(controller.calls(jwt)).toBe(1);
+    });
+
+    it('a ws socket: reads the upgrade request keepUpgradeRequests() kept, and still hands it to the gateway', async () => {
+      const { adapter: wrapped, connect } = wsAdapter();
+      const seen: unknown[][] = [];
+      expect(keepUpgradeRequests(wrapped)).toBe(wrapped);
+      wrapped.bindClientConnect({}, (...args: unknown[]) => void seen.push(args));
+      const socket = { readyState: 1 };
+      const upgrade = connect(socket, `Bearer ${GOOD}`);
+      expect(seen).toEqual([[socket, upgrade]]);
+      await expect(activate(guard, message(socket))).resolves.toBe(true);
+      const stranger = { readyState: 1 };
+      connect(stranger);
+      expect(await wsError(activate(guard, message(stranger)))).toMatchObject({ statusCode: 401 });
+    });
+
+    it('a ws socket whose handshake is unknown (no keepUpgradeRequests()): 403, logged, HyperID not called', async () => {
+      const error = await wsError(activate(guard, message({ readyState: 1 }, 'methodRule', { token: GOOD })));
+      expect(error).toMatchObject({
+        statusCode: 403,
+        message: 'Two-factor authentication cannot be verified in this context',
+      });
+      expect(logs.errors()).toEqual([expect.stringContaining('keepUpgradeRequests()')]);
+      expect(controller.calls()).toBe(0);
     });
   });
 });

@@ -22,6 +22,13 @@ import { TwoFactorMetadata, type TwoFactorRequirement } from './two-factor.metad
 import { TwoFactorService } from './two-factor.service.js';
 import type { TwoFactorType } from './two-factor-type.enum.js';
 import { bearerChallenge } from './errors/www-authenticate.js';
+import {
+  SocketAnswerHeaders,
+  SocketExchange,
+  handshakeOf,
+  handshakeTokenOf,
+} from './websocket/socket.exchange.js';
+import { toWsException } from './websocket/ws-exception.js';
 
 /**
  * Enforces `@RequireTwoFactor()` requirements: reads the bearer token, asks `TwoFactorService`
@@ -88,8 +95,9 @@ export class TwoFactorGuard implements CanActivate {
    * The bearer token of the request, unchecked: undefined when it carries none (answered 401
    * with a bare challenge); a string that is not RFC 6750 `b64token` syntax is answered 400.
    * Default: the `tokenExtractor` option when set (in every context, HTTP included); else the
-   * `Authorization: Bearer` header of an HTTP or GraphQL request. Any other context is refused
-   * (403), never passed.
+   * `Authorization: Bearer` header of an HTTP or GraphQL request, or of a WebSocket connection's
+   * handshake (socket.io's `auth.token` too; never a message's body). Any other context is
+   * refused (403), never passed.
    */
   protected getToken(context: ExecutionContext): string | undefined {
     const { tokenExtractor } = this.options;
@@ -104,11 +112,14 @@ export class TwoFactorGuard implements CanActivate {
       );
       throw new ForbiddenException('Two-factor authentication cannot be verified in this context');
     }
+    if (exchange instanceof SocketExchange) return this.handshakeToken(exchange);
     return bearerTokenOf(exchange.request.headers?.authorization);
   }
 
   /**
-   * The request and response behind `context` for HTTP and GraphQL (Apollo, Mercurius);
+   * The request and response behind `context` for HTTP and GraphQL (Apollo, Mercurius); for a
+   * WebSocket message, its socket as the request (what the guard verifies is kept there for the
+   * connection) and, as the response, the headers a refusal collects for its `WsException`;
    * undefined for any other context.
    */
   protected getExchange(context: ExecutionContext): HttpExchange | undefined {
@@ -160,10 +171,54 @@ export class TwoFactorGuard implements CanActivate {
       );
     }
     const exchange = this.getExchange(context);
+    if (exchange instanceof SocketExchange) return this.checkSocket(context, requirement, exchange);
+    return this.verify(context, requirement, exchange);
+  }
+
+  private verify(
+    context: ExecutionContext,
+    requirement: TwoFactorRequirement,
+    exchange: HttpExchange | undefined,
+  ): boolean | Promise<boolean> {
     const answer = this.answerFor(context, exchange);
     return answer instanceof Promise
       ? answer.then((resolved) => this.enforce(context, requirement, exchange, resolved))
       : this.enforce(context, requirement, exchange, answer);
+  }
+
+  /**
+   * {@link verify} for a WebSocket message, whose refusals reach the client only as a
+   * `WsException` (Nest answers any other exception on a gateway "Internal server error"): the
+   * same HTTP answer, body and headers, inside one. Never throws: refusals are rejections.
+   */
+  private checkSocket(
+    context: ExecutionContext,
+    requirement: TwoFactorRequirement,
+    exchange: SocketExchange,
+  ): boolean | Promise<boolean> {
+    const refuse = async (error: unknown): Promise<never> => {
+      throw await toWsException(
+        error instanceof HttpException ? error : this.toHttpException(error, context),
+        exchange.response,
+      );
+    };
+    try {
+      const verdict = this.verify(context, requirement, exchange);
+      return verdict instanceof Promise ? verdict.catch(refuse) : verdict;
+    } catch (error) {
+      return refuse(error);
+    }
+  }
+
+  /** The token of a socket's handshake; a socket whose handshake cannot be read is refused (403). */
+  private handshakeToken(exchange: SocketExchange): string | undefined {
+    const handshake = handshakeOf(exchange.request);
+    if (handshake) return handshakeTokenOf(handshake);
+    this.logger.error(
+      '@RequireTwoFactor() on a "ws" handler found no handshake to read the token from: wrap a ws ' +
+        'adapter with keepUpgradeRequests() (docs/websockets.md), or set the tokenExtractor option; refusing',
+    );
+    throw new ForbiddenException('Two-factor authentication cannot be verified in this context');
   }
 
   private enforce(
@@ -213,6 +268,7 @@ export class TwoFactorGuard implements CanActivate {
   }
 
   private setHeader(response: unknown, name: string, value: string): void {
+    if (response instanceof SocketAnswerHeaders) return response.set(name, value);
     const adapter = this.adapterHost?.httpAdapter;
     if (adapter && response) adapter.setHeader(response, name, value);
   }

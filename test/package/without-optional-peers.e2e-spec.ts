@@ -14,6 +14,7 @@ const OPTIONAL = [
   '@nestjs/terminus',
   '@nestjs/passport',
   '@nestjs/graphql',
+  '@nestjs/websockets',
   'passport',
   'passport-http-bearer',
 ];
