@@ -6,6 +6,7 @@ import { HttpHyperIdClient } from './client/http-hyperid.client.js';
 import { HyperIdClient } from './client/hyperid.client.js';
 import { HYPERID_RESOLVED_OPTIONS, LOGGER_CONTEXT } from './hyperid.constants.js';
 import { ConfigurableHyperIdModule, HYPERID_MODULE_OPTIONS } from './hyperid.module-definition.js';
+import { ReportModeCheck } from './report-mode.check.js';
 import { optionWarnings, resolveHyperIdOptions, type ResolvedHyperIdOptions } from './hyperid.options.js';
 import type { HyperIdModuleOptions } from './interfaces/hyperid-module-options.interface.js';
 import { TwoFactorGuard } from './two-factor.guard.js';
@@ -42,6 +43,7 @@ function resolveAtBoot(options: HyperIdModuleOptions): ResolvedHyperIdOptions {
     TwoFactorService,
     TwoFactorGuard,
     GraphqlFieldResolversCheck,
+    ReportModeCheck,
   ],
   exports: [TwoFactorService, TwoFactorGuard, HYPERID_RESOLVED_OPTIONS],
 })

@@ -368,6 +368,63 @@ describe('resolveHyperIdOptions', () => {
     });
   });
 
+  describe('rollout: enforce, onWouldRefuse, enrollmentUrl', () => {
+    it("enforces by default, and takes 'report'", () => {
+      expect(resolve({}).enforce).toBe('enforce');
+      expect(resolve({ enforce: 'enforce' }).enforce).toBe('enforce');
+      expect(resolve({ enforce: 'report' }).enforce).toBe('report');
+    });
+
+    it.each(['Report', 'off', true, false, 0, null])('refuses enforce: %p', (enforce) => {
+      expect(() => resolve({ enforce })).toThrow(
+        /invalid option "enforce": expected 'enforce' or 'report', got/,
+      );
+    });
+
+    it('keeps an onWouldRefuse function and refuses anything else', () => {
+      const onWouldRefuse = () => undefined;
+      expect(resolve({ onWouldRefuse }).onWouldRefuse).toBe(onWouldRefuse);
+      expect(resolve({}).onWouldRefuse).toBeUndefined();
+      expect(() => resolve({ onWouldRefuse: 'log' })).toThrow(
+        /invalid option "onWouldRefuse": expected a function \(event\) => void/,
+      );
+    });
+
+    it.each([
+      'https://id.example.com/settings/2fa',
+      'https://id.example.com/settings/2fa?from=api#methods',
+      'http://localhost:3000/settings',
+      'http://127.0.0.1/settings',
+      '/settings/security',
+      '/',
+    ])('accepts the enrollment URL %p', (enrollmentUrl) => {
+      expect(resolve({ enrollmentUrl }).enrollmentUrl).toBe(enrollmentUrl);
+    });
+
+    it.each([
+      'http://example.com/settings',
+      'javascript:alert(1)',
+      'data:text/html,hi',
+      '//evil.example/settings',
+      '/\\evil.example/settings',
+      'settings/security',
+      'https://user:pass@id.example.com/settings',
+      `https://id.example.com/${'x'.repeat(2048)}`,
+      '',
+      42,
+      null,
+    ])('refuses the enrollment URL %p', (enrollmentUrl) => {
+      expect(() => resolve({ enrollmentUrl })).toThrow(
+        /invalid option "enrollmentUrl": expected an https:\/\/ URL/,
+      );
+    });
+
+    it('keeps a function of the missing types, checked when it is called', () => {
+      const enrollmentUrl = () => '/settings';
+      expect(resolve({ enrollmentUrl }).enrollmentUrl).toBe(enrollmentUrl);
+    });
+  });
+
   describe('warnings', () => {
     it('warns about a cache TTL above five minutes, and only then', () => {
       expect(optionWarnings(resolve({ cache: { ttlMs: 300_000 } }))).toEqual([]);
@@ -376,6 +433,13 @@ describe('resolveHyperIdOptions', () => {
       const [warning, ...rest] = optionWarnings(resolve({ cache: { ttlMs: 300_001 } }));
       expect(rest).toEqual([]);
       expect(warning).toMatch(/cache\.ttlMs is 300001 ms: a revoked token/);
+    });
+
+    it('says that report mode is not protection, and only in report mode', () => {
+      expect(optionWarnings(resolve({ enforce: 'enforce' }))).toEqual([]);
+      expect(optionWarnings(resolve({ enforce: 'report' }))).toEqual([
+        expect.stringMatching(/^enforce is 'report': .*Report mode is not protection$/),
+      ]);
     });
   });
 

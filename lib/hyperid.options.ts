@@ -6,10 +6,13 @@ import {
   MIN_CACHE_SECRET_LENGTH,
 } from './hyperid.constants.js';
 import type {
+  HyperIdEnrollmentUrl,
   HyperIdModuleOptions,
   HyperIdSkipIf,
   HyperIdTokenExtractor,
+  HyperIdWouldRefuseHook,
 } from './interfaces/hyperid-module-options.interface.js';
+import type { TwoFactorEnforcement } from './two-factor.metadata.js';
 import type { TwoFactorCacheStore } from './interfaces/two-factor-cache-store.interface.js';
 
 /** Options after validation, with every default filled in. */
@@ -33,6 +36,9 @@ export interface ResolvedHyperIdOptions {
   stepUp: false | { acrValues?: string; maxAgeSeconds?: number };
   tokenExtractor?: HyperIdTokenExtractor;
   skipIf?: HyperIdSkipIf;
+  enforce: TwoFactorEnforcement;
+  onWouldRefuse?: HyperIdWouldRefuseHook;
+  enrollmentUrl?: HyperIdEnrollmentUrl;
 }
 
 /** The keys each plain option object may have; anything else is a typo that must not boot. */
@@ -47,6 +53,9 @@ const KNOWN_KEYS = {
     'stepUp',
     'tokenExtractor',
     'skipIf',
+    'enforce',
+    'onWouldRefuse',
+    'enrollmentUrl',
   ],
   cache: ['ttlMs', 'maxEntries', 'negativeTtlMs', 'store', 'secret'],
   circuitBreaker: ['threshold', 'halfOpenAfterMs'],
@@ -216,6 +225,39 @@ function resolveStepUp(value: unknown): ResolvedHyperIdOptions['stepUp'] {
  * Validates the module's options and fills in defaults. Throws at start-up, naming the option,
  * so a misconfigured app never boots.
  */
+function resolveEnforce(value: unknown): TwoFactorEnforcement {
+  if (value === undefined) return 'enforce';
+  if (value !== 'enforce' && value !== 'report') {
+    fail('enforce', `expected 'enforce' or 'report', got ${describe(value)}`);
+  }
+  return value;
+}
+
+/**
+ * True for what `enrollment_url` may carry: an absolute https:// URL (http:// for loopback
+ * hosts), or a path from the app's root — never a protocol-relative `//host` or a `javascript:` URL.
+ */
+export function isEnrollmentUrl(value: unknown): value is string {
+  if (typeof value !== 'string' || value.length > 2048) return false;
+  if (value.startsWith('/'))
+    return !value.startsWith('//') && !value.startsWith('/\\') && URL.canParse(value, 'https://app.invalid');
+  if (!URL.canParse(value)) return false;
+  const url = new URL(value);
+  if (url.username || url.password) return false;
+  return url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname));
+}
+
+function resolveEnrollmentUrl(value: unknown): HyperIdEnrollmentUrl | undefined {
+  if (value === undefined || typeof value === 'function') return value as HyperIdEnrollmentUrl | undefined;
+  if (!isEnrollmentUrl(value)) {
+    fail(
+      'enrollmentUrl',
+      `expected an https:// URL, a path such as "/settings/security", or a function of the missing types, got ${describe(value)}`,
+    );
+  }
+  return value;
+}
+
 export function resolveHyperIdOptions(options: HyperIdModuleOptions | undefined): ResolvedHyperIdOptions {
   const raw: unknown = options ?? {};
   if (!isPlainObject(raw)) fail('options', `expected an object, got ${describe(raw)}`);
@@ -235,6 +277,13 @@ export function resolveHyperIdOptions(options: HyperIdModuleOptions | undefined)
       '(context) => token',
     ),
     skipIf: resolveFunction<HyperIdSkipIf>('skipIf', raw.skipIf, '(context) => boolean'),
+    enforce: resolveEnforce(raw.enforce),
+    onWouldRefuse: resolveFunction<HyperIdWouldRefuseHook>(
+      'onWouldRefuse',
+      raw.onWouldRefuse,
+      '(event) => void',
+    ),
+    enrollmentUrl: resolveEnrollmentUrl(raw.enrollmentUrl),
   };
 }
 
@@ -244,6 +293,12 @@ export function resolveHyperIdOptions(options: HyperIdModuleOptions | undefined)
  */
 export function optionWarnings(options: ResolvedHyperIdOptions): string[] {
   const warnings: string[] = [];
+  if (options.enforce === 'report') {
+    warnings.push(
+      "enforce is 'report': guarded routes let every caller through and only record the refusals " +
+        'they would make. Report mode is not protection',
+    );
+  }
   if (options.cache && options.cache.ttlMs > LONG_CACHE_TTL_MS) {
     warnings.push(
       `cache.ttlMs is ${options.cache.ttlMs} ms: a revoked token, or a user's change of 2FA methods, ` +

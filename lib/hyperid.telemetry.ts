@@ -72,6 +72,7 @@ interface Instruments {
   duration: OtelApi.Histogram;
   cacheLookups: OtelApi.Counter;
   circuitChanges: OtelApi.Counter;
+  wouldRefuse: OtelApi.Counter;
 }
 
 let instruments: { provider: OtelApi.MeterProvider; value: Instruments } | undefined;
@@ -94,6 +95,9 @@ function currentInstruments(api: typeof OtelApi): Instruments {
         }),
         circuitChanges: meter.createCounter('hyperid.circuit_breaker.state_changes', {
           description: 'State changes of the circuit breaker in front of HyperID',
+        }),
+        wouldRefuse: meter.createCounter('hyperid.guard.would_refuse', {
+          description: 'Requests a requirement in report mode let through that it would have refused',
         }),
       },
     };
@@ -167,4 +171,11 @@ export function recordCacheLookup(result: CacheLookupResult): void {
 /** Counts one change of the circuit breaker's state. */
 export function recordCircuitStateChange(state: Exclude<HyperIdCircuitState, 'disabled'>): void {
   if (otel) currentInstruments(otel).circuitChanges.add(1, { 'hyperid.circuit_breaker.state': state });
+}
+
+/** Counts one refusal report mode let through, by route (`Controller.method`) and reason. */
+export function recordWouldRefuse(route: string, reason: string): void {
+  if (otel) {
+    currentInstruments(otel).wouldRefuse.add(1, { 'hyperid.route': route, 'hyperid.reason': reason });
+  }
 }

@@ -7,11 +7,15 @@ export type {
   CachedTwoFactorTypes,
   HyperIdCacheOptions,
   HyperIdCircuitBreakerOptions,
+  HyperIdEnrollmentUrl,
   HyperIdModuleOptions,
   HyperIdSkipIf,
   HyperIdStepUpOptions,
   HyperIdTokenExtractor,
+  HyperIdWouldRefuseHook,
   TwoFactorCacheStore,
+  TwoFactorRefusalReason,
+  TwoFactorWouldRefuseEvent,
 } from './interfaces/index.js';
 
 export {
@@ -30,9 +34,12 @@ export type { HttpExchange } from './hyperid.context.js';
 export { RequireTwoFactor, SkipTwoFactor } from './require-two-factor.decorator.js';
 export { TwoFactorTypes, VerifiedTwoFactorTypes } from './verified-two-factor-types.decorator.js';
 export type {
+  TwoFactorCondition,
+  TwoFactorEnforcement,
   TwoFactorMode,
   TwoFactorRequirement,
   TwoFactorRequirementOptions,
+  TwoFactorRequirementSettings,
 } from './two-factor.metadata.js';
 
 export { keepUpgradeRequests, type TwoFactorWsError } from './websocket/index.js';

@@ -62,7 +62,7 @@ describe('toTwoFactorRequirement', () => {
       [[{ allOf: [] }], /at least one/],
       [[{ anyOf: [Totp], allOf: [Sms] }], /not both or neither/],
       [[{}], /not both or neither/],
-      [[{ oneOf: [Totp] }], /not both or neither/],
+      [[{ oneOf: [Totp] }], /unknown option "oneOf"/],
       [[{ anyOf: Totp }], /must be an array/],
       [[{ allOf: 'totp' }], /must be an array/],
       [[{ anyOf: [Totp] }, Sms], /takes one argument/],
@@ -98,6 +98,41 @@ describe('toTwoFactorRequirement', () => {
       );
       expect(() => RequireTwoFactor(42 as TwoFactorType)).toThrow(TypeError);
     });
+  });
+});
+
+describe('conditions and report mode in the object forms', () => {
+  const when = () => true;
+
+  it('keeps when and enforce beside the types', () => {
+    expect(toTwoFactorRequirement([{ anyOf: [Totp, Sms], when, enforce: 'report' }])).toEqual({
+      mode: 'any',
+      types: [Totp, Sms],
+      when,
+      enforce: 'report',
+    });
+    expect(toTwoFactorRequirement([{ allOf: [Totp], enforce: 'enforce' }])).toEqual({
+      mode: 'all',
+      types: [Totp],
+      enforce: 'enforce',
+    });
+  });
+
+  it('adds no settings that were not given', () => {
+    expect(Object.keys(toTwoFactorRequirement([{ anyOf: [Totp] }]))).toEqual(['mode', 'types']);
+  });
+
+  it.each([
+    [{ anyOf: [Totp], when: true }, '@RequireTwoFactor(): when must be a function (context) => boolean'],
+    [{ allOf: [Totp], enforce: 'warn' }, "@RequireTwoFactor(): enforce must be 'enforce' or 'report'"],
+    [{ allOf: [Totp], enforce: true }, "@RequireTwoFactor(): enforce must be 'enforce' or 'report'"],
+    [
+      { anyOf: [Totp], If: when },
+      '@RequireTwoFactor(): unknown option "If" (expected anyOf, allOf, when, enforce)',
+    ],
+    [{ when }, '@RequireTwoFactor() takes { anyOf: [...] } or { allOf: [...] }, not both or neither'],
+  ])('refuses %p at decoration time', (options, message) => {
+    expect(() => normalise(options)).toThrow(new TypeError(message));
   });
 });
 

@@ -3,8 +3,11 @@ import { KNOWN_TWO_FACTOR_TYPES, TwoFactorType, isKnownTwoFactorType } from './t
 import { TwoFactorGuard } from './two-factor.guard.js';
 import {
   TwoFactorMetadata,
+  type TwoFactorCondition,
+  type TwoFactorEnforcement,
   type TwoFactorRequirement,
   type TwoFactorRequirementOptions,
+  type TwoFactorRequirementSettings,
 } from './two-factor.metadata.js';
 
 function checkedTypes(types: readonly unknown[], form: string): TwoFactorType[] {
@@ -17,6 +20,27 @@ function checkedTypes(types: readonly unknown[], form: string): TwoFactorType[] 
   return [...new Set(types as TwoFactorType[])];
 }
 
+const OPTION_KEYS = new Set(['anyOf', 'allOf', 'when', 'enforce']);
+const ENFORCEMENTS: readonly TwoFactorEnforcement[] = ['enforce', 'report'];
+
+/** The `when` and `enforce` settings of an options object, checked; absent ones stay absent. */
+function checkedSettings(options: Record<string, unknown>): TwoFactorRequirementSettings {
+  const settings: TwoFactorRequirementSettings = {};
+  if (options.when !== undefined) {
+    if (typeof options.when !== 'function') {
+      throw new TypeError('@RequireTwoFactor(): when must be a function (context) => boolean');
+    }
+    settings.when = options.when as TwoFactorCondition;
+  }
+  if (options.enforce !== undefined) {
+    if (!ENFORCEMENTS.includes(options.enforce as TwoFactorEnforcement)) {
+      throw new TypeError(`@RequireTwoFactor(): enforce must be 'enforce' or 'report'`);
+    }
+    settings.enforce = options.enforce as TwoFactorEnforcement;
+  }
+  return settings;
+}
+
 /** Turns the decorator's arguments into a {@link TwoFactorRequirement}; throws on misuse. */
 export function toTwoFactorRequirement(
   args: readonly TwoFactorType[] | readonly [TwoFactorRequirementOptions],
@@ -26,6 +50,13 @@ export function toTwoFactorRequirement(
   if (typeof first === 'object' && first !== null) {
     if (args.length > 1) throw new TypeError('@RequireTwoFactor({ anyOf | allOf }) takes one argument');
     const options = first as Partial<{ anyOf: unknown; allOf: unknown }>;
+    for (const key of Object.keys(options)) {
+      if (!OPTION_KEYS.has(key)) {
+        throw new TypeError(
+          `@RequireTwoFactor(): unknown option "${key}" (expected ${[...OPTION_KEYS].join(', ')})`,
+        );
+      }
+    }
     if ('anyOf' in options === 'allOf' in options) {
       throw new TypeError(
         '@RequireTwoFactor() takes { anyOf: [...] } or { allOf: [...] }, not both or neither',
@@ -34,7 +65,11 @@ export function toTwoFactorRequirement(
     const list = options.anyOf ?? options.allOf;
     if (!Array.isArray(list)) throw new TypeError('@RequireTwoFactor(): anyOf / allOf must be an array');
     const mode = 'anyOf' in options ? 'any' : 'all';
-    return { mode, types: Object.freeze(checkedTypes(list, `{ ${mode}Of }`)) };
+    return {
+      mode,
+      types: Object.freeze(checkedTypes(list, `{ ${mode}Of }`)),
+      ...checkedSettings(options),
+    };
   }
   return { mode: 'all', types: Object.freeze(checkedTypes(args, '...types')) };
 }
@@ -47,6 +82,9 @@ export function toTwoFactorRequirement(
  * - `@RequireTwoFactor(TwoFactorType.Totp, ...)`: every listed method.
  * - `@RequireTwoFactor({ anyOf: [...] })`: at least one of the listed methods.
  * - `@RequireTwoFactor({ allOf: [...] })`: every listed method.
+ *
+ * The object forms also take `when` (the requirement applies only to requests it does not answer
+ * `false` for) and `enforce: 'report'` (record refusals instead of making them, for a rollout).
  */
 export function RequireTwoFactor(...types: TwoFactorType[]): ClassDecorator & MethodDecorator;
 export function RequireTwoFactor(options: TwoFactorRequirementOptions): ClassDecorator & MethodDecorator;

@@ -13,7 +13,12 @@ import { HYPERID_RESOLVED_OPTIONS, LOGGER_CONTEXT, VERIFIED_TWO_FACTOR_TYPES } f
 import type { TwoFactorAnswer } from './cache/two-factor.cache.js';
 import { httpExchangeOf, rememberPending, reusableAnswer, type HttpExchange } from './hyperid.context.js';
 import { credentialsException, toHttpException } from './errors/http-exceptions.js';
-import type { ResolvedHyperIdOptions } from './hyperid.options.js';
+import { isEnrollmentUrl, type ResolvedHyperIdOptions } from './hyperid.options.js';
+import { outcomeOf, recordWouldRefuse } from './hyperid.telemetry.js';
+import type {
+  TwoFactorRefusalReason,
+  TwoFactorWouldRefuseEvent,
+} from './interfaces/hyperid-module-options.interface.js';
 import {
   TwoFactorRequiredException,
   TwoFactorStepUpRequiredException,
@@ -65,16 +70,16 @@ export class TwoFactorGuard implements CanActivate {
       try {
         skip = this.shouldSkip(context);
       } catch (error) {
-        return this.check(context, requirement, { error });
+        return this.failedDecision('skip decision', error, context, requirement);
       }
       if (skip === true) return decided(context);
       if (skip instanceof Promise) {
         return skip.then(
-          (skipped) => (skipped === true ? decided(context) : this.check(context, requirement)),
-          (error: unknown) => this.check(context, requirement, { error }),
+          (skipped) => (skipped === true ? decided(context) : this.applies(context, requirement)),
+          (error: unknown) => this.failedDecision('skip decision', error, context, requirement),
         );
       }
-      return this.check(context, requirement);
+      return this.applies(context, requirement);
     } catch (error) {
       // Refusals always arrive as a rejected promise, whether or not HyperID was asked; anything
       // that is not an HTTP answer already (a throwing hook, a defect) fails closed as 503.
@@ -147,7 +152,10 @@ export class TwoFactorGuard implements CanActivate {
     missing: readonly TwoFactorType[],
   ): never {
     const { stepUp } = this.options;
-    if (!stepUp) throw new TwoFactorRequiredException(requirement.mode, requirement.types, missing);
+    const enrollmentUrl = this.enrollmentUrlFor(missing);
+    if (!stepUp) {
+      throw new TwoFactorRequiredException(requirement.mode, requirement.types, missing, enrollmentUrl);
+    }
     const params: Record<string, string> = {
       error: 'insufficient_user_authentication',
       error_description: 'Two-factor authentication with the required methods is needed',
@@ -155,24 +163,62 @@ export class TwoFactorGuard implements CanActivate {
     if (stepUp.acrValues !== undefined) params.acr_values = stepUp.acrValues;
     if (stepUp.maxAgeSeconds !== undefined) params.max_age = String(stepUp.maxAgeSeconds);
     this.setHeader(this.getExchange(context)?.response, 'WWW-Authenticate', bearerChallenge(params));
-    throw new TwoFactorStepUpRequiredException(requirement.mode, requirement.types, missing);
+    throw new TwoFactorStepUpRequiredException(requirement.mode, requirement.types, missing, enrollmentUrl);
   }
 
-  /** Looks the caller up and enforces `requirement`; `skipFailure` holds a failed skip decision. */
-  private check(
+  /** A skip decision or condition that threw or rejected does not exempt: it is logged, then the requirement applies. */
+  private failedDecision(
+    what: 'skip decision' | 'condition',
+    error: unknown,
     context: ExecutionContext,
     requirement: TwoFactorRequirement,
-    skipFailure?: { error: unknown },
   ): boolean | Promise<boolean> {
-    if (skipFailure) {
-      // The error's class only: its message may quote the request, token included.
-      this.logger.error(
-        `2FA skip decision failed (${errorName(skipFailure.error)}); applying the requirement`,
+    // The error's class only: its message may quote the request, token included.
+    this.logger.error(`2FA ${what} failed (${errorName(error)}); applying the requirement`);
+    return what === 'condition' ? this.check(context, requirement) : this.applies(context, requirement);
+  }
+
+  /**
+   * The requirement's `when` condition: only `false` exempts the call (without asking HyperID);
+   * any other answer, a throw or a rejection applies the requirement.
+   */
+  private applies(context: ExecutionContext, requirement: TwoFactorRequirement): boolean | Promise<boolean> {
+    const { when } = requirement;
+    if (when === undefined) return this.check(context, requirement);
+    let applies: boolean | Promise<boolean>;
+    try {
+      applies = when(context);
+    } catch (error) {
+      return this.failedDecision('condition', error, context, requirement);
+    }
+    if (applies === false) return decided(context);
+    if (applies instanceof Promise) {
+      return applies.then(
+        (answer) => (answer === false ? decided(context) : this.check(context, requirement)),
+        (error: unknown) => this.failedDecision('condition', error, context, requirement),
       );
     }
-    const exchange = this.getExchange(context);
-    if (exchange instanceof SocketExchange) return this.checkSocket(context, requirement, exchange);
-    return this.verify(context, requirement, exchange);
+    return this.check(context, requirement);
+  }
+
+  /**
+   * Looks the caller up and enforces `requirement`, or, in report mode, records what enforcing
+   * would have answered. Throws only HTTP answers: anything else fails closed through
+   * {@link toHttpException} (this may run after an asynchronous hook, out of canActivate's reach).
+   */
+  private check(context: ExecutionContext, requirement: TwoFactorRequirement): boolean | Promise<boolean> {
+    if ((requirement.enforce ?? this.options.enforce) === 'report') return this.report(context, requirement);
+    try {
+      const exchange = this.getExchange(context);
+      if (exchange instanceof SocketExchange) return this.checkSocket(context, requirement, exchange);
+      return this.verify(context, requirement, exchange);
+    } catch (error) {
+      throw this.httpAnswerTo(error, context);
+    }
+  }
+
+  private httpAnswerTo(error: unknown, context: ExecutionContext): HttpException {
+    return error instanceof HttpException ? error : this.toHttpException(error, context);
   }
 
   private verify(
@@ -180,9 +226,14 @@ export class TwoFactorGuard implements CanActivate {
     requirement: TwoFactorRequirement,
     exchange: HttpExchange | undefined,
   ): boolean | Promise<boolean> {
-    const answer = this.answerFor(context, exchange);
+    const answer = this.answerFor(context, exchange, true);
     return answer instanceof Promise
-      ? answer.then((resolved) => this.enforce(context, requirement, exchange, resolved))
+      ? answer.then(
+          (resolved) => this.enforce(context, requirement, exchange, resolved),
+          (error: unknown) => {
+            throw this.httpAnswerTo(error, context);
+          },
+        )
       : this.enforce(context, requirement, exchange, answer);
   }
 
@@ -197,10 +248,7 @@ export class TwoFactorGuard implements CanActivate {
     exchange: SocketExchange,
   ): boolean | Promise<boolean> {
     const refuse = async (error: unknown): Promise<never> => {
-      throw await toWsException(
-        error instanceof HttpException ? error : this.toHttpException(error, context),
-        exchange.response,
-      );
+      throw await toWsException(this.httpAnswerTo(error, context), exchange.response);
     };
     try {
       const verdict = this.verify(context, requirement, exchange);
@@ -228,11 +276,15 @@ export class TwoFactorGuard implements CanActivate {
     answer: TwoFactorAnswer,
   ): boolean {
     if (!isSatisfied(requirement, answer.authTypes)) {
-      const types = answer.authTypes;
-      const missing = requirement.types.filter((type) => !types.includes(type));
+      const missing = missingTypes(requirement, answer.authTypes);
       this.throwTwoFactorRequired(context, requirement, missing);
       // An override that returns instead of throwing must not let the request through.
-      throw new TwoFactorRequiredException(requirement.mode, requirement.types, missing);
+      throw new TwoFactorRequiredException(
+        requirement.mode,
+        requirement.types,
+        missing,
+        this.enrollmentUrlFor(missing),
+      );
     }
 
     if (exchange) exchange.request[VERIFIED_TWO_FACTOR_TYPES] = answer;
@@ -248,23 +300,102 @@ export class TwoFactorGuard implements CanActivate {
   private answerFor(
     context: ExecutionContext,
     exchange: HttpExchange | undefined,
+    respond: boolean,
   ): TwoFactorAnswer | Promise<TwoFactorAnswer> {
     const credentials = credentialsOf(this.getToken(context));
     if (credentials.kind !== 'token') {
-      const response = exchange?.response;
+      // Report mode answers 200: no challenge header goes on its response.
+      const response = respond ? exchange?.response : undefined;
       throw credentialsException(credentials.kind, (name, value) => this.setHeader(response, name, value));
     }
     const request = exchange?.request;
     const reused = request && reusableAnswer(request, () => this.twoFactorService.keyOf(credentials.token));
     if (reused) return reused;
 
+    // A failed lookup rejects with the service's error; each check that awaits it answers for itself.
     const answer = this.twoFactorService.resolveWellFormed(credentials.token);
-    if (!(answer instanceof Promise)) return answer;
-    const lookup = answer.catch((error: unknown) => {
-      throw this.toHttpException(error, context);
-    });
-    if (request) rememberPending(request, this.twoFactorService.keyOf(credentials.token), lookup);
-    return lookup;
+    if (answer instanceof Promise && request) {
+      rememberPending(request, this.twoFactorService.keyOf(credentials.token), answer);
+    }
+    return answer;
+  }
+
+  /**
+   * Report mode: looks the caller up as enforcing would (through the cache), lets the call through
+   * whatever the answer, and records the refusal enforcing would have made, if any.
+   */
+  private report(context: ExecutionContext, requirement: TwoFactorRequirement): true | Promise<true> {
+    let exchange: HttpExchange | undefined;
+    let answer: TwoFactorAnswer | Promise<TwoFactorAnswer>;
+    try {
+      exchange = this.getExchange(context);
+      answer = this.answerFor(context, exchange, false);
+    } catch (error) {
+      return this.wouldRefuse(context, requirement, error);
+    }
+    const pass = (resolved: TwoFactorAnswer): true => {
+      if (exchange) exchange.request[VERIFIED_TWO_FACTOR_TYPES] = resolved;
+      if (!isSatisfied(requirement, resolved.authTypes)) {
+        const missing = missingTypes(requirement, resolved.authTypes);
+        return this.wouldRefuse(context, requirement, undefined, missing);
+      }
+      return decided(context);
+    };
+    return answer instanceof Promise
+      ? answer.then(pass, (error: unknown) => this.wouldRefuse(context, requirement, error))
+      : pass(answer);
+  }
+
+  /**
+   * Records one refusal report mode lets through — `error` is what enforcing would have thrown,
+   * or undefined with the `missing` types — as a warning, a counter and the `onWouldRefuse` hook.
+   */
+  private wouldRefuse(
+    context: ExecutionContext,
+    requirement: TwoFactorRequirement,
+    error: unknown,
+    missing?: readonly TwoFactorType[],
+  ): true {
+    const { reason, status } = missing
+      ? { reason: 'missing_methods' as const, status: this.options.stepUp ? 401 : 403 }
+      : refusalOf(error);
+    const route = `${context.getClass()?.name}.${context.getHandler()?.name}`;
+    this.logger.warn(`2FA would refuse ${route}: ${status} ${reason} (report mode)`);
+    recordWouldRefuse(route, reason);
+    const hook = this.options.onWouldRefuse;
+    if (hook) {
+      const event: TwoFactorWouldRefuseEvent = {
+        route,
+        reason,
+        status,
+        mode: requirement.mode,
+        required: requirement.types,
+        ...(missing && { missing }),
+        context,
+      };
+      const failed = (hookError: unknown) =>
+        this.logger.error(`onWouldRefuse failed (${errorName(hookError)})`);
+      try {
+        const done = hook(event);
+        if (done instanceof Promise) done.catch(failed);
+      } catch (hookError) {
+        failed(hookError);
+      }
+    }
+    return decided(context);
+  }
+
+  /** The `enrollmentUrl` option's answer for these missing types; undefined for none or a bad one. */
+  private enrollmentUrlFor(missing: readonly TwoFactorType[]): string | undefined {
+    const { enrollmentUrl } = this.options;
+    if (typeof enrollmentUrl !== 'function') return enrollmentUrl;
+    try {
+      const url = enrollmentUrl(missing);
+      return isEnrollmentUrl(url) ? url : undefined;
+    } catch (error) {
+      this.logger.error(`enrollmentUrl failed (${errorName(error)}); answering without it`);
+      return undefined;
+    }
   }
 
   private setHeader(response: unknown, name: string, value: string): void {
@@ -294,6 +425,25 @@ function isSatisfied(requirement: TwoFactorRequirement, types: readonly number[]
     if (types.includes(type) !== all) return !all;
   }
   return all;
+}
+
+/** The required types `types` lacks. */
+function missingTypes(requirement: TwoFactorRequirement, types: readonly number[]): TwoFactorType[] {
+  return requirement.types.filter((type) => !types.includes(type));
+}
+
+/** Why enforcing would refuse with `error`, and the status it would answer (the package's mapping). */
+function refusalOf(error: unknown): { reason: TwoFactorRefusalReason; status: number } {
+  if (error instanceof HttpException) {
+    const status = error.getStatus();
+    const reason = status === 400 ? 'malformed_token' : status === 401 ? 'no_token' : 'unsupported_context';
+    return { reason, status };
+  }
+  const outcome = outcomeOf(error);
+  return {
+    reason: outcome === 'success' ? 'upstream_error' : outcome,
+    status: toHttpException(error, () => undefined).getStatus(),
+  };
 }
 
 /** What a log line may say of an unexpected error: its class, never its message. */

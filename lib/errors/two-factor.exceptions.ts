@@ -14,6 +14,8 @@ export interface TwoFactorRequiredBody {
   required: TwoFactorType[];
   /** The required types the user has not enabled. */
   missing: TwoFactorType[];
+  /** Where the user can enable them, when the module's `enrollmentUrl` option is set. */
+  enrollment_url?: string;
 }
 
 /**
@@ -28,8 +30,10 @@ export class TwoFactorRequiredException extends ForbiddenException {
     readonly required: readonly TwoFactorType[],
     /** The required types the user has not enabled. */
     readonly missing: readonly TwoFactorType[],
+    /** Where the user can enable them; in the body as `enrollment_url` when given. */
+    readonly enrollmentUrl?: string,
   ) {
-    super(requiredBody(403, mode, required, missing));
+    super(requiredBody(403, mode, required, missing, enrollmentUrl));
   }
 }
 
@@ -42,8 +46,9 @@ export class TwoFactorStepUpRequiredException extends UnauthorizedException {
     readonly mode: TwoFactorMode,
     readonly required: readonly TwoFactorType[],
     readonly missing: readonly TwoFactorType[],
+    readonly enrollmentUrl?: string,
   ) {
-    super(requiredBody(401, mode, required, missing));
+    super(requiredBody(401, mode, required, missing, enrollmentUrl));
   }
 }
 
@@ -52,8 +57,9 @@ function requiredBody(
   mode: TwoFactorMode,
   required: readonly TwoFactorType[],
   missing: readonly TwoFactorType[],
+  enrollmentUrl: string | undefined,
 ): TwoFactorRequiredBody {
-  return {
+  const body: TwoFactorRequiredBody = {
     statusCode,
     message:
       mode === 'all'
@@ -64,4 +70,6 @@ function requiredBody(
     required: [...required],
     missing: [...missing],
   };
+  if (enrollmentUrl !== undefined) body.enrollment_url = enrollmentUrl;
+  return body;
 }

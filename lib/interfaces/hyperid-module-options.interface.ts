@@ -1,4 +1,6 @@
 import type { ExecutionContext } from '@nestjs/common';
+import type { TwoFactorEnforcement, TwoFactorMode } from '../two-factor.metadata.js';
+import type { TwoFactorType } from '../two-factor-type.enum.js';
 import type { TwoFactorCacheStore } from './two-factor-cache-store.interface.js';
 
 /** Cache settings; see {@link HyperIdModuleOptions.cache}. */
@@ -51,8 +53,8 @@ export interface HyperIdStepUpOptions {
 /**
  * Reads the bearer token of a request: returns the token alone (no `Bearer ` prefix), or
  * undefined (or `''`) when there is none. Used in every context when set — HTTP included, e.g. for
- * a token kept in a cookie — and required in contexts the guard cannot read itself (WebSocket,
- * microservices).
+ * a token kept in a cookie — and required in contexts the guard cannot read itself
+ * (microservices).
  */
 export type HyperIdTokenExtractor = (context: ExecutionContext) => string | undefined;
 
@@ -61,6 +63,54 @@ export type HyperIdTokenExtractor = (context: ExecutionContext) => string | unde
  * throw or rejection applies the requirement (fail closed).
  */
 export type HyperIdSkipIf = (context: ExecutionContext) => boolean | Promise<boolean>;
+
+/**
+ * Why the guard refuses (or, in report mode, would refuse) a request: the user lacks required
+ * methods, the request carries no token or a malformed one, the context cannot carry one, or the
+ * lookup failed (`token_invalid`, `token_expired`, `access_denied`, `invalid_request`,
+ * `unavailable`, `rate_limited`, `circuit_open`, `busy`, `upstream_error`).
+ */
+export type TwoFactorRefusalReason =
+  | 'missing_methods'
+  | 'no_token'
+  | 'malformed_token'
+  | 'unsupported_context'
+  | 'token_invalid'
+  | 'token_expired'
+  | 'access_denied'
+  | 'invalid_request'
+  | 'unavailable'
+  | 'rate_limited'
+  | 'circuit_open'
+  | 'busy'
+  | 'upstream_error';
+
+/** A refusal the guard would have made, had the requirement not been in report mode. Never the token. */
+export interface TwoFactorWouldRefuseEvent {
+  /** The handler, as `ControllerName.methodName`: the same for every request of the route. */
+  route: string;
+  /** Why the request would have been refused. */
+  reason: TwoFactorRefusalReason;
+  /** The HTTP status the refusal would have had (401, 400, 403, 502 or 503). */
+  status: number;
+  /** The requirement's mode and types. */
+  mode: TwoFactorMode;
+  required: readonly TwoFactorType[];
+  /** The required types the user has not enabled (`missing_methods` only). */
+  missing?: readonly TwoFactorType[];
+  /** The call, to read what your reports need (a user id, a tenant) — never log its token. */
+  context: ExecutionContext;
+}
+
+/** Told of each refusal report mode lets through. A throw or rejection is logged, never answered. */
+export type HyperIdWouldRefuseHook = (event: TwoFactorWouldRefuseEvent) => void | Promise<void>;
+
+/**
+ * Where a user enables 2FA methods, added as `enrollment_url` to the body of a missing-methods
+ * refusal: an absolute `https://` (or loopback `http://`) URL, a path from the app's root such as
+ * `'/settings/security'`, or a function of the missing types returning one (or undefined for none).
+ */
+export type HyperIdEnrollmentUrl = string | ((missing: readonly TwoFactorType[]) => string | undefined);
 
 /** Options of `HyperIdModule.forRoot()` / `forRootAsync()`. */
 export interface HyperIdModuleOptions {
@@ -101,9 +151,10 @@ export interface HyperIdModuleOptions {
    */
   stepUp?: false | HyperIdStepUpOptions;
   /**
-   * Reads the token in every context instead of the `Authorization: Bearer` header. Needed for
-   * contexts other than HTTP and GraphQL: without it, a guarded handler there is refused (fail
-   * closed). Default: none. The guard's `getToken()` hook does the same in a subclass.
+   * Reads the token in every context instead of the `Authorization: Bearer` header (and of a
+   * WebSocket handshake). Needed for contexts other than HTTP, GraphQL and WebSocket gateways:
+   * without it, a guarded handler there is refused (fail closed). Default: none. The guard's
+   * `getToken()` hook does the same in a subclass.
    */
   tokenExtractor?: HyperIdTokenExtractor;
   /**
@@ -111,4 +162,18 @@ export interface HyperIdModuleOptions {
    * `shouldSkip()` hook does the same in a subclass.
    */
   skipIf?: HyperIdSkipIf;
+  /**
+   * `'report'` lets every request of guarded routes through and records each refusal it would
+   * have made (a warning log line, the `hyperid.guard.would_refuse` counter, `onWouldRefuse`),
+   * HyperID's failures included: for watching a rollout, never for protection. A requirement's
+   * own `enforce` overrides it. Default `'enforce'`.
+   */
+  enforce?: TwoFactorEnforcement;
+  /** Told of each refusal report mode lets through. Default: none. */
+  onWouldRefuse?: HyperIdWouldRefuseHook;
+  /**
+   * Where users enable the missing methods: added as `enrollment_url` to missing-methods
+   * refusals (the 403, or the step-up 401), never to other answers. Default: none.
+   */
+  enrollmentUrl?: HyperIdEnrollmentUrl;
 }

@@ -1,4 +1,5 @@
 import { Module, type DynamicModule } from '@nestjs/common';
+import { DiscoveryModule } from '@nestjs/core';
 import { HyperIdClient } from '../client/hyperid.client.js';
 import { HYPERID_RESOLVED_OPTIONS } from '../hyperid.constants.js';
 import { resolveHyperIdOptions } from '../hyperid.options.js';
@@ -8,13 +9,14 @@ import {
   InMemoryHyperIdClient,
   type HyperIdTestingAnswer,
 } from './in-memory-hyperid.client.js';
+import { ReportModeCheck } from '../report-mode.check.js';
 import { TwoFactorGuard } from '../two-factor.guard.js';
 import { TwoFactorService } from '../two-factor.service.js';
 
 /** Options of {@link HyperIdTestingModule.forRoot}. */
 export interface HyperIdTestingModuleOptions extends Pick<
   HyperIdModuleOptions,
-  'stepUp' | 'tokenExtractor' | 'skipIf'
+  'stepUp' | 'tokenExtractor' | 'skipIf' | 'enforce' | 'onWouldRefuse' | 'enrollmentUrl'
 > {
   /** Answers by token. Tokens not listed answer `HyperIdResult.TokenInvalid`. Default: none. */
   tokens?: Record<string, HyperIdTestingAnswer>;
@@ -42,10 +44,11 @@ export interface HyperIdTestingModuleOptions extends Pick<
 export class HyperIdTestingModule {
   /** The testing module with the given answers; see {@link HyperIdTestingModuleOptions}. */
   static forRoot(options: HyperIdTestingModuleOptions = {}): DynamicModule {
-    const { tokens, isGlobal, stepUp, tokenExtractor, skipIf } = options;
+    const { tokens, isGlobal, ...guardOptions } = options;
     return {
       module: HyperIdTestingModule,
       global: isGlobal === true,
+      imports: [DiscoveryModule],
       providers: [
         {
           provide: HYPERID_RESOLVED_OPTIONS,
@@ -54,15 +57,14 @@ export class HyperIdTestingModule {
               cache: false,
               circuitBreaker: false,
               retries: 0,
-              stepUp,
-              tokenExtractor,
-              skipIf,
+              ...guardOptions,
             }),
         },
         { provide: HyperIdTestingController, useFactory: () => new HyperIdTestingController(tokens) },
         { provide: HyperIdClient, useClass: InMemoryHyperIdClient },
         TwoFactorService,
         TwoFactorGuard,
+        ReportModeCheck,
       ],
       exports: [TwoFactorService, TwoFactorGuard, HYPERID_RESOLVED_OPTIONS, HyperIdTestingController],
     };
