@@ -1,12 +1,14 @@
 import { Controller, Delete, Get, Headers, Post, UnauthorizedException, UseFilters } from '@nestjs/common';
+import { ApiBearerAuth } from '@nestjs/swagger';
 import {
   HyperIdExceptionFilter,
-  RequireTwoFactor,
   TwoFactorService,
   TwoFactorType,
   VerifiedTwoFactorTypes,
   type TwoFactorTypesResponseDto,
 } from 'nestjs-hyperid';
+// The root's RequireTwoFactor, plus the OpenAPI documentation of each route it guards (at /docs).
+import { RequireTwoFactor } from 'nestjs-hyperid/swagger';
 
 @Controller()
 export class AccountController {
@@ -45,6 +47,7 @@ export class AccountController {
    * would, `WWW-Authenticate` and `Retry-After` included.
    */
   @Get('me/2fa')
+  @ApiBearerAuth()
   @UseFilters(HyperIdExceptionFilter)
   async getMyTwoFactor(@Headers('authorization') authorization?: string): Promise<TwoFactorTypesResponseDto> {
     const token = /^Bearer +(\S+)$/i.exec(authorization ?? '')?.[1];

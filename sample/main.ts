@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { HyperIdResult } from 'nestjs-hyperid';
 import type { FakeHyperIdServer } from 'nestjs-hyperid/testing';
 import { AppModule } from './app.module.js';
@@ -39,6 +40,8 @@ function printDemoHelp(base: string): void {
     `  curl -i -X DELETE ${base}/account -H 'Authorization: Bearer demo-totp'`,
     `  curl -i ${base}/me/2fa -H 'Authorization: Bearer demo-all'`,
     '',
+    `OpenAPI: Swagger UI at ${base}/docs, the document at ${base}/docs-json ("Authorize" takes a demo token).`,
+    '',
     'Ctrl-C stops the app and the fake HyperID.',
     '',
   ];
@@ -56,6 +59,10 @@ async function bootstrap(): Promise<void> {
   const app = await NestFactory.create(AppModule);
   // Ctrl-C / SIGTERM: run the shutdown hooks (they stop the embedded fake HyperID), then exit 0.
   app.enableShutdownHooks(['SIGINT', 'SIGTERM'], { useProcessExit: true });
+  // Swagger UI at /docs, the JSON at /docs-json: nestjs-hyperid/swagger's @RequireTwoFactor()
+  // documents each guarded route (bearer requirement, 400/401/403/502/503, x-hyperid-2fa).
+  const openApi = new DocumentBuilder().setTitle('nestjs-hyperid sample').addBearerAuth().build();
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApi));
   await app.listen(listenPort);
 
   const base = `http://localhost:${listenPort}`;

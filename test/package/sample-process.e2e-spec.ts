@@ -5,6 +5,7 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { Validator } from '@seriousme/openapi-schema-validator';
 import { freePort } from '../support/free-port.js';
 import { repoRoot } from '../support/pack.js';
 
@@ -129,6 +130,7 @@ describe('sample as a process (node sample/dist/sample/main.js)', () => {
       expect(output).toContain(token);
     }
     expect(output).toContain(`curl -i http://localhost:${port}/account -H 'Authorization: Bearer demo-all'`);
+    expect(output).toContain(`Swagger UI at http://localhost:${port}/docs`);
   });
 
   it('serves GET /public on that port', async () => {
@@ -142,6 +144,28 @@ describe('sample as a process (node sample/dist/sample/main.js)', () => {
     });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ account: 'demo', twoFactorTypes: [0, 1, 2, 3] });
+  });
+
+  it('serves its OpenAPI document at /docs-json, each guarded route documented as it is guarded', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/docs-json`);
+    expect(res.status).toBe(200);
+    const document = (await res.json()) as {
+      paths: Record<string, Record<string, { security?: unknown; 'x-hyperid-2fa'?: unknown }>>;
+    };
+    expect((await new Validator().validate(document)).valid).toBe(true);
+    const { paths } = document;
+    expect(paths['/account'].get['x-hyperid-2fa']).toEqual({ mode: 'any', required: [0, 1, 2, 3] });
+    expect(paths['/transfers'].post['x-hyperid-2fa']).toEqual({ mode: 'all', required: [0] });
+    expect(paths['/account'].delete['x-hyperid-2fa']).toEqual({ mode: 'all', required: [1, 3] });
+    expect(paths['/account'].get.security).toEqual([{ bearer: [] }]);
+    expect(paths['/public'].get['x-hyperid-2fa']).toBeUndefined();
+    expect(paths['/public'].get.security).toBeUndefined();
+  });
+
+  it('serves Swagger UI at /docs', async () => {
+    const res = await fetch(`http://127.0.0.1:${port}/docs`);
+    expect(res.status).toBe(200);
+    expect(await res.text()).toContain('swagger-ui');
   });
 
   it('exits 0 on SIGTERM', async () => {

@@ -14,6 +14,7 @@ const OPTIONAL = [
   '@nestjs/terminus',
   '@nestjs/passport',
   '@nestjs/graphql',
+  '@nestjs/swagger',
   '@nestjs/websockets',
   'passport',
   'passport-http-bearer',
@@ -64,6 +65,9 @@ out.esmBlocked = await import('@opentelemetry/api').then(() => false, () => true
 try { createRequire(import.meta.url)('@opentelemetry/api'); out.cjsBlocked = false; } catch { out.cjsBlocked = true; }
 const api = await import(${dist('index.js')});
 out.root = typeof api.HyperIdModule === 'function' && typeof api.TwoFactorGuard === 'function';
+// The entry point that needs @nestjs/swagger fails without it: the block works, and the root above
+// loaded without importing it.
+out.swaggerEntryRefused = await import(${dist('swagger/index.js')}).then(() => false, (e) => e.code === 'ERR_MODULE_NOT_FOUND');
 const health = await import(${dist('hyperid.health.js')});
 out.health = typeof health.HyperIdHealthIndicator === 'function';
 const telemetry = await import(${dist('hyperid.telemetry.js')});
@@ -87,6 +91,7 @@ console.log(JSON.stringify(out));
         esmBlocked: true,
         cjsBlocked: true,
         root: true,
+        swaggerEntryRefused: true,
         health: true,
         traced: 'answer',
       });
