@@ -124,6 +124,21 @@ describe('sample app with the embedded fake HyperID (HYPERID_API_URL unset)', ()
     expect(res.body).toMatchObject({ mode: 'all', required: [0], missing: [0] });
   });
 
+  it.each([
+    [50, 'demo-totp', 201],
+    [1000, 'demo-none', 201],
+    [1001, 'demo-totp', lackingMethods.status],
+    [5000, 'demo-all', 201],
+  ])('POST /transfers of %i with %s answers %i: 2FA only over 1000', async (amount, token, status) => {
+    const before = demo.calls();
+    const res = await request(app.getHttpServer() as Server)
+      .post('/transfers')
+      .set(bearer(token))
+      .send({ amount });
+    expect(res.status).toBe(status);
+    if (amount <= 1000) expect(demo.calls()).toBe(before); // the condition exempts: HyperID is not asked
+  });
+
   it('POST /transfers answers 2xx with demo-all', async () => {
     const res = await request(app.getHttpServer() as Server)
       .post('/transfers')
