@@ -1,5 +1,6 @@
 import { Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, ModuleRef, Reflector } from '@nestjs/core';
+import { discoveredClasses } from './decorated-classes.js';
 import { LOGGER_CONTEXT } from './hyperid.constants.js';
 import { TwoFactorMetadata } from './two-factor.metadata.js';
 
@@ -48,25 +49,12 @@ export class GraphqlFieldResolversCheck implements OnApplicationBootstrap {
   /** `ClassName.methodName` of each `@ResolveField()` method that carries a 2FA requirement. */
   private guardedFieldResolvers(): string[] {
     const names = new Set<string>();
-    // The same class may be provided by several modules; it is one resolver all the same.
-    const seen = new Set<object>();
-    for (const wrapper of this.discovery.getProviders()) {
-      // Request-scoped resolvers still have a prototype-based instance here, as Nest's own
-      // resolver explorer relies on.
-      const instance: unknown = wrapper.instance;
-      if (typeof instance !== 'object' || instance === null) continue;
-      const prototype = Object.getPrototypeOf(instance) as object | null;
-      if (!prototype || seen.has(prototype)) continue;
-      seen.add(prototype);
-
-      const type = instance.constructor as new (...args: never[]) => unknown;
-      for (const methodName of this.scanner.getAllMethodNames(prototype)) {
-        const method = (prototype as Record<string, unknown>)[methodName];
-        if (typeof method !== 'function') continue;
+    for (const { type, methods } of discoveredClasses(this.discovery, this.scanner)) {
+      for (const { name, method } of methods) {
         if (this.reflector.get<unknown>(RESOLVER_PROPERTY_METADATA, method) !== true) continue;
         // The guard's own lookup: the method's word overrides the class's, `false` is @SkipTwoFactor().
         const requirement = this.reflector.getAllAndOverride(TwoFactorMetadata, [method, type]);
-        if (requirement) names.add(`${type.name}.${methodName}`);
+        if (requirement) names.add(`${type.name}.${name}`);
       }
     }
     return [...names];

@@ -28,6 +28,7 @@ export { TwoFactorService } from './two-factor.service.js';
 export { TwoFactorTypesResponseDto } from './dto/index.js';
 export { HyperIdClient } from './client/hyperid.client.js';
 export type { HyperIdCircuitState } from './client/hyperid.resilience.js';
+export type { HyperIdCallOutcome } from './hyperid.telemetry.js';
 
 export { TwoFactorGuard } from './two-factor.guard.js';
 export type { HttpExchange } from './hyperid.context.js';

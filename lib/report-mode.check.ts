@@ -1,5 +1,6 @@
 import { Inject, Injectable, Logger, type OnApplicationBootstrap } from '@nestjs/common';
 import { DiscoveryService, MetadataScanner, Reflector } from '@nestjs/core';
+import { discoveredClasses } from './decorated-classes.js';
 import { HYPERID_RESOLVED_OPTIONS, LOGGER_CONTEXT } from './hyperid.constants.js';
 import type { ResolvedHyperIdOptions } from './hyperid.options.js';
 import { TwoFactorMetadata, type TwoFactorRequirement } from './two-factor.metadata.js';
@@ -36,20 +37,9 @@ export class ReportModeCheck implements OnApplicationBootstrap {
 
   private reportedRequirements(): string[] {
     const names = new Set<string>();
-    const seen = new Set<object>();
-    for (const wrapper of [...this.discovery.getControllers(), ...this.discovery.getProviders()]) {
-      const instance: unknown = wrapper.instance;
-      if (typeof instance !== 'object' || instance === null) continue;
-      const prototype = Object.getPrototypeOf(instance) as object | null;
-      if (!prototype || seen.has(prototype)) continue;
-      seen.add(prototype);
-
-      const type = instance.constructor as new (...args: never[]) => unknown;
-      for (const methodName of this.scanner.getAllMethodNames(prototype)) {
-        const method = (prototype as Record<string, unknown>)[methodName];
-        if (typeof method !== 'function') continue;
-        const own = this.reflector.get(TwoFactorMetadata, method);
-        if (this.isReported(own)) names.add(`${type.name}.${methodName}`);
+    for (const { type, methods } of discoveredClasses(this.discovery, this.scanner)) {
+      for (const { name, method } of methods) {
+        if (this.isReported(this.reflector.get(TwoFactorMetadata, method))) names.add(`${type.name}.${name}`);
       }
       if (this.isReported(this.reflector.get(TwoFactorMetadata, type))) {
         names.add(`${type.name} (every route without its own requirement)`);

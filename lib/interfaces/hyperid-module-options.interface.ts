@@ -1,4 +1,5 @@
 import type { ExecutionContext } from '@nestjs/common';
+import type { HyperIdCallOutcome } from '../hyperid.telemetry.js';
 import type { TwoFactorEnforcement, TwoFactorMode } from '../two-factor.metadata.js';
 import type { TwoFactorType } from '../two-factor-type.enum.js';
 import type { TwoFactorCacheStore } from './two-factor-cache-store.interface.js';
@@ -75,15 +76,7 @@ export type TwoFactorRefusalReason =
   | 'no_token'
   | 'malformed_token'
   | 'unsupported_context'
-  | 'token_invalid'
-  | 'token_expired'
-  | 'access_denied'
-  | 'invalid_request'
-  | 'unavailable'
-  | 'rate_limited'
-  | 'circuit_open'
-  | 'busy'
-  | 'upstream_error';
+  | Exclude<HyperIdCallOutcome, 'success'>;
 
 /** A refusal the guard would have made, had the requirement not been in report mode. Never the token. */
 export interface TwoFactorWouldRefuseEvent {
