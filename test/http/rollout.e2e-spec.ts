@@ -11,9 +11,6 @@ import type { AbstractHttpAdapter } from '@nestjs/core';
 import { Test } from '@nestjs/testing';
 import { metrics } from '@opentelemetry/api';
 import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import {
   HyperIdModule,
@@ -25,7 +22,7 @@ import {
   type TwoFactorWouldRefuseEvent,
 } from 'nestjs-hyperid';
 import { FakeHyperIdServer } from 'nestjs-hyperid/testing';
-import { markedReadmeBlock } from '../support/doc-blocks.js';
+import { DocModules } from '../support/doc-modules.js';
 import { ADAPTERS } from '../support/e2e-app.js';
 import { CapturingLogger } from '../support/log-capture.js';
 import { STATUS_TABLE } from '../support/status-table.js';
@@ -34,7 +31,7 @@ import { STATUS_TABLE } from '../support/status-table.js';
 // transfer example, run as written), report mode and enrollment URLs. The suite imports the built
 // package, as the page's example does, so that both share one TwoFactorGuard.
 
-const TMP = fileURLToPath(new URL(`./.tmp/rollout-${process.pid}/`, import.meta.url));
+const modules = new DocModules('rollout');
 
 const TOKENS = {
   /** Has the HyperID authenticator app (and TOTP). */
@@ -124,10 +121,11 @@ describe.each(ADAPTERS)('rollout tools on %s', (_name, adapter: () => AbstractHt
 
   beforeAll(async () => {
     metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
-    const page = await readFile(new URL('../../docs/rollout.md', import.meta.url), 'utf8');
-    await mkdir(TMP, { recursive: true });
-    const file = join(TMP, `transfers-${_name}.controller.ts`);
-    await writeFile(file, markedReadmeBlock(page, 'rollout-transfer'));
+    const file = await modules.write(
+      'docs/rollout.md',
+      'rollout-transfer',
+      `transfers-${_name}.controller.ts`,
+    );
     ({ TransfersController: transfers } = (await import(file)) as { TransfersController: new () => object });
     fake = await new FakeHyperIdServer({
       tokens: {
@@ -145,8 +143,7 @@ describe.each(ADAPTERS)('rollout tools on %s', (_name, adapter: () => AbstractHt
   afterAll(async () => {
     await fake?.stop();
     metrics.disable();
-    await rm(TMP, { recursive: true, force: true });
-    await rmdir(dirname(TMP)).catch(() => undefined);
+    await modules.remove();
   });
 
   async function start(options: HyperIdModuleOptions = {}, logger = new CapturingLogger()) {

@@ -3,21 +3,18 @@ import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import type { INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { Validator } from '@seriousme/openapi-schema-validator';
-import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import request from 'supertest';
 import { TwoFactorType } from 'nestjs-hyperid';
 import { FakeHyperIdServer } from 'nestjs-hyperid/testing';
-import { markedReadmeBlock } from '../support/doc-blocks.js';
+import { DocModules } from '../support/doc-modules.js';
 
 // The example of docs/openapi.md (the block marked `readme-test: openapi-app`), run as a user would
 // paste it: written to a module inside the repository, so that 'nestjs-hyperid' and
 // 'nestjs-hyperid/swagger' resolve to the built dist/ through the package's exports map. Its
 // document is served at /docs-json and must say what the app does.
 
-const TMP = fileURLToPath(new URL(`../package/.tmp/openapi-docs-${process.pid}/`, import.meta.url));
+const modules = new DocModules('openapi-docs');
 const { Totp, AlternativeEmail } = TwoFactorType;
 
 interface Operation {
@@ -34,10 +31,7 @@ describe('docs/openapi.md example', () => {
   let document: Record<string, unknown>;
 
   beforeAll(async () => {
-    const page = await readFile(new URL('../../docs/openapi.md', import.meta.url), 'utf8');
-    await mkdir(TMP, { recursive: true });
-    const file = join(TMP, 'app.module.ts');
-    await writeFile(file, markedReadmeBlock(page, 'openapi-app'));
+    const file = await modules.write('docs/openapi.md', 'openapi-app', 'app.module.ts');
 
     fake = await new FakeHyperIdServer({
       tokens: { totp: { auth_types: [Totp] }, both: { auth_types: [Totp, AlternativeEmail] } },
@@ -64,8 +58,7 @@ describe('docs/openapi.md example', () => {
     await fake?.stop();
     if (previousApiUrl === undefined) delete process.env.HYPERID_API_URL;
     else process.env.HYPERID_API_URL = previousApiUrl;
-    await rm(TMP, { recursive: true, force: true });
-    await rmdir(dirname(TMP)).catch(() => undefined); // left when another run still uses it
+    await modules.remove();
   });
 
   it('serves a valid OpenAPI document at /docs-json, and Swagger UI at /docs', async () => {

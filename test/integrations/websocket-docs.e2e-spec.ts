@@ -2,9 +2,6 @@ import 'reflect-metadata';
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Logger, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
@@ -12,7 +9,7 @@ import { TwoFactorType } from 'nestjs-hyperid';
 import { FakeHyperIdServer } from 'nestjs-hyperid/testing';
 import { io } from 'socket.io-client';
 import { WebSocket } from 'ws';
-import { markedReadmeBlock } from '../support/doc-blocks.js';
+import { DocModules } from '../support/doc-modules.js';
 import { freePort } from '../support/free-port.js';
 import { STATUS_TABLE } from '../support/status-table.js';
 
@@ -21,7 +18,7 @@ import { STATUS_TABLE } from '../support/status-table.js';
 // 'nestjs-hyperid' resolves to the built dist/ through the package's exports map. main.ts serves the
 // gateway over `ws`; the same module without it serves socket.io, Nest's default adapter.
 
-const TMP = fileURLToPath(new URL(`../package/.tmp/websocket-docs-${process.pid}/`, import.meta.url));
+const modules = new DocModules('websocket-docs');
 
 const { noCredentials, lackingMethods } = STATUS_TABLE;
 const TOKENS = {
@@ -57,10 +54,8 @@ describe('docs/websockets.md example', () => {
   let AppModule: new () => object;
 
   beforeAll(async () => {
-    const docs = await readFile(new URL('../../docs/websockets.md', import.meta.url), 'utf8');
-    await mkdir(TMP, { recursive: true });
-    await writeFile(join(TMP, 'app.module.ts'), markedReadmeBlock(docs, 'websocket-app-module'));
-    await writeFile(join(TMP, 'main.ts'), markedReadmeBlock(docs, 'websocket-main'));
+    const appModule = await modules.write('docs/websockets.md', 'websocket-app-module', 'app.module.ts');
+    const main = await modules.write('docs/websockets.md', 'websocket-main', 'main.ts');
 
     fake = await new FakeHyperIdServer({ tokens: TOKENS }).start();
     // The blocks read HYPERID_API_URL when app.module.ts is imported (its @Module decorator runs
@@ -68,8 +63,8 @@ describe('docs/websockets.md example', () => {
     process.env.HYPERID_API_URL = fake.url;
     process.env.PORT = String(await freePort());
     Logger.overrideLogger(false);
-    ({ AppModule } = (await import(join(TMP, 'app.module.ts'))) as { AppModule: new () => object });
-    const { bootstrap } = (await import(join(TMP, 'main.ts'))) as {
+    ({ AppModule } = (await import(appModule)) as { AppModule: new () => object });
+    const { bootstrap } = (await import(main)) as {
       bootstrap: () => Promise<INestApplication>;
     };
     wsApp = await bootstrap();
@@ -87,8 +82,7 @@ describe('docs/websockets.md example', () => {
       if (value === undefined) delete process.env[name];
       else process.env[name] = value;
     }
-    await rm(TMP, { recursive: true, force: true });
-    await rmdir(dirname(TMP)).catch(() => undefined); // left when another run still uses it
+    await modules.remove();
   });
 
   it('main.ts serves the gateway over ws: the handshake’s token is checked, ping needs none', async () => {

@@ -1,19 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { Controller, Get, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
-import { mkdir, readFile, rm, rmdir, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { RequireTwoFactor, TwoFactorType, VerifiedTwoFactorTypes } from 'nestjs-hyperid';
 import { FakeHyperIdServer } from 'nestjs-hyperid/testing';
 import request from 'supertest';
-import { markedReadmeBlock } from '../support/doc-blocks.js';
+import { DocModules } from '../support/doc-modules.js';
 
 // The README's "Guard hooks" example (the block marked `readme-test: cookie-guard`), run as a user
 // would paste it: written to a module of its own inside the repository, so that 'nestjs-hyperid'
 // resolves to the built dist/ through the package's exports map, and imported by an Express app.
 
-const TMP = fileURLToPath(new URL(`./.tmp/cookie-guard-${process.pid}/`, import.meta.url));
+const modules = new DocModules('cookie-guard');
 
 @Controller()
 class AccountController {
@@ -30,11 +27,7 @@ describe('README cookie-guard example', () => {
   let app: INestApplication;
 
   beforeAll(async () => {
-    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
-    const block = markedReadmeBlock(readme, 'cookie-guard');
-    await mkdir(TMP, { recursive: true });
-    const file = join(TMP, 'app.module.ts');
-    await writeFile(file, block);
+    const file = await modules.write('README.md', 'cookie-guard', 'app.module.ts');
 
     fake = await new FakeHyperIdServer({
       tokens: { good: { auth_types: [TwoFactorType.Totp] }, none: { auth_types: [] } },
@@ -55,8 +48,7 @@ describe('README cookie-guard example', () => {
     await fake?.stop();
     if (previousApiUrl === undefined) delete process.env.HYPERID_API_URL;
     else process.env.HYPERID_API_URL = previousApiUrl;
-    await rm(TMP, { recursive: true, force: true });
-    await rmdir(dirname(TMP)).catch(() => undefined); // left when another run still uses it
+    await modules.remove();
   });
 
   it('lets a request through on a good access_token cookie, among other cookies', async () => {
