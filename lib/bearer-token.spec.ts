@@ -1,6 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
 import fc from 'fast-check';
-import { isWellFormedAccessToken, readBearerCredentials } from './bearer-token.js';
+import { bearerTokenOf, isWellFormedAccessToken, readBearerCredentials } from './bearer-token.js';
 import { MAX_TOKEN_LENGTH } from './hyperid.constants.js';
 
 const B64TOKEN_CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~+/';
@@ -126,6 +126,24 @@ describe('readBearerCredentials', () => {
       ),
     );
   });
+});
+
+describe('bearerTokenOf', () => {
+  it.each([
+    ['Bearer', ''],
+    ['bearer   ', ''],
+    ['Bearer abc', 'abc'],
+    ['BEARER   abc def', 'abc def'],
+  ])('reads %p as %p, unchecked', (header, token) => {
+    expect(bearerTokenOf(header)).toBe(token);
+  });
+
+  it.each([undefined, '', 'Basic abc', 'Bearerabc x', 'Bearer-abc', ['Bearer abc'], 42])(
+    'finds no bearer credentials in %p',
+    (header) => {
+      expect(bearerTokenOf(header)).toBeUndefined();
+    },
+  );
 });
 
 describe('isWellFormedAccessToken', () => {

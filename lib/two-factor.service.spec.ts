@@ -116,6 +116,7 @@ describe('TwoFactorService', () => {
       const error = await service.getAvailableTypes(token).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(HyperIdTokenInvalidError);
       expect((error as HyperIdError).result).toBeUndefined();
+      expect((error as Error).message).toBe('The access token is not a well-formed bearer token');
       expect(controller.calls()).toBe(0);
     });
 
@@ -125,7 +126,7 @@ describe('TwoFactorService', () => {
       const service = await serviceWith();
       const error = await service.getAvailableTypes(token).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(HyperIdTokenExpiredError);
-      expect((error as Error).message).not.toContain(token);
+      expect((error as Error).message).toBe('The access token has expired (its exp claim has passed)');
       expect(controller.calls()).toBe(0);
     });
 
