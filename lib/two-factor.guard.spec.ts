@@ -16,9 +16,14 @@ import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { ExecutionContextHost } from '@nestjs/core/helpers/execution-context-host.js';
 import { Test, type TestingModule } from '@nestjs/testing';
 import { WsException } from '@nestjs/websockets';
+import { metrics } from '@opentelemetry/api';
+import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { HyperIdClient } from './client/hyperid.client.js';
 import type { TwoFactorTypesResponseDto } from './dto/two-factor-types-response.dto.js';
 import {
+  HyperIdBusyError,
+  HyperIdCircuitOpenError,
+  HyperIdRateLimitedError,
   HyperIdServiceUnavailableError,
   HyperIdTokenInvalidError,
   HyperIdUpstreamError,
@@ -30,11 +35,17 @@ import {
 import { HyperIdResult } from './hyperid-result.enum.js';
 import {
   HYPERID_RESOLVED_OPTIONS,
+  LOGGER_CONTEXT,
   PENDING_TWO_FACTOR_LOOKUP,
   VERIFIED_TWO_FACTOR_TYPES,
 } from './hyperid.constants.js';
 import { HyperIdModule } from './hyperid.module.js';
-import type { HyperIdModuleOptions, HyperIdSkipIf } from './interfaces/hyperid-module-options.interface.js';
+import type {
+  HyperIdModuleOptions,
+  HyperIdSkipIf,
+  HyperIdWouldRefuseHook,
+  TwoFactorWouldRefuseEvent,
+} from './interfaces/hyperid-module-options.interface.js';
 import { RequireTwoFactor, SkipTwoFactor } from './require-two-factor.decorator.js';
 import {
   HyperIdTestingController,
@@ -42,6 +53,7 @@ import {
   type HyperIdTestingAnswer,
 } from './testing/in-memory-hyperid.client.js';
 import { TwoFactorGuard } from './two-factor.guard.js';
+import type { TwoFactorCondition } from './two-factor.metadata.js';
 import { TwoFactorService } from './two-factor.service.js';
 import { TwoFactorType } from './two-factor-type.enum.js';
 import { keepUpgradeRequests } from './websocket/upgrade-requests.js';
@@ -50,6 +62,15 @@ import type { TwoFactorWsError } from './websocket/ws-exception.js';
 /** canActivate() answers a cache hit synchronously; the specs read every outcome as a promise. */
 const activate = (guard: TwoFactorGuard, context: ExecutionContext) =>
   Promise.resolve().then(() => guard.canActivate(context));
+
+/**
+ * What canActivate() answered synchronously. A promise fails the expectation that follows; it is
+ * caught here first, so that a refusal it carries fails that test alone, not the whole run.
+ */
+function atOnce(answer: boolean | Promise<boolean>): unknown {
+  if (answer instanceof Promise) answer.catch(() => undefined);
+  return answer;
+}
 
 /** Lets every pending promise chain run (a lookup reaches the client, or waits for one in flight). */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
@@ -94,7 +115,42 @@ class OpenController {
   open(): void {}
 }
 
-type Handler = keyof GuardedController | keyof OpenController;
+/** What the conditions under test answer; each test of "conditions" sets it. */
+let condition: TwoFactorCondition = () => true;
+
+/** The calls the conditions under test were asked about. */
+const conditionAsked: ExecutionContext[] = [];
+
+const byCondition: TwoFactorCondition = (context) => {
+  conditionAsked.push(context);
+  return condition(context);
+};
+
+/** The rollout tools of docs/rollout.md: report mode on the class, conditions and `enforce` on methods. */
+@RequireTwoFactor({ anyOf: [Totp, Sms], enforce: 'report' })
+class RolloutController {
+  /** The class's requirement: any of TOTP and SMS, in report mode. */
+  classRule(): void {}
+
+  @RequireTwoFactor({ allOf: [AlternativeEmail], when: byCondition })
+  conditional(): void {}
+
+  @RequireTwoFactor({ allOf: [Totp, AlternativeEmail], enforce: 'report' })
+  reported(): void {}
+
+  @RequireTwoFactor({ allOf: [Totp], enforce: 'enforce' })
+  enforced(): void {}
+
+  /** The module's `enforce` option decides. */
+  @RequireTwoFactor(Totp)
+  byDefault(): void {}
+
+  @RequireTwoFactor({ allOf: [Totp], enforce: 'report', when: byCondition })
+  reportedWhen(): void {}
+}
+
+type ControllerClass = typeof GuardedController | typeof OpenController | typeof RolloutController;
+type Handler = keyof GuardedController | keyof OpenController | keyof RolloutController;
 
 /**
  * The in-memory HyperID, plus an answer that arrives but cannot be read (a malformed body). A slow
@@ -104,7 +160,11 @@ class ScriptedHyperIdClient extends InMemoryHyperIdClient {
   /** Every answer that reaches HyperID is unreadable, as a truncated JSON body would be. */
   malformed = false;
 
+  /** Every lookup fails with this instead of reaching HyperID (an open breaker, a full bulkhead, a 429). */
+  failure: Error | undefined;
+
   override async fetchTwoFactorTypes(accessToken: string): Promise<TwoFactorTypesResponseDto> {
+    if (this.failure) throw this.failure;
     const dto = await super.fetchTwoFactorTypes(accessToken);
     if (this.malformed)
       throw new HyperIdUpstreamError('HyperID answered HTTP 200 with a body that is not JSON');
@@ -136,6 +196,10 @@ class LogCapture implements LoggerService {
     return this.lines.filter((line) => line.level === 'error').map((line) => line.text);
   }
 
+  warnings(): string[] {
+    return this.lines.filter((line) => line.level === 'warn').map((line) => line.text);
+  }
+
   clear(): void {
     this.lines.length = 0;
   }
@@ -163,8 +227,11 @@ function request(authorization?: string, headers: Record<string, string> = {}): 
   return { headers: authorization === undefined ? { ...headers } : { ...headers, authorization } };
 }
 
+/** A line as LogCapture keeps it: the message, then the logger's context. */
+const logged = (message: string) => `${message} ${LOGGER_CONTEXT}`;
+
 function contextFor(
-  controller: typeof GuardedController | typeof OpenController,
+  controller: ControllerClass,
   handler: Handler,
   args: unknown[],
   type: string = 'http',
@@ -175,8 +242,15 @@ function contextFor(
   return context;
 }
 
-const http = (handler: Handler, req = request(`Bearer ${GOOD}`), controller = GuardedController) =>
-  contextFor(controller, handler, [req, { id: 'response' }, () => undefined]);
+const http = (
+  handler: Handler,
+  req = request(`Bearer ${GOOD}`),
+  controller: ControllerClass = GuardedController,
+) => contextFor(controller, handler, [req, { id: 'response' }, () => undefined]);
+
+/** An HTTP call of a {@link RolloutController} route. */
+const rollout = (handler: keyof RolloutController, req = request(`Bearer ${GOOD}`)) =>
+  http(handler, req, RolloutController);
 
 async function refusal(promise: Promise<unknown>): Promise<HttpException> {
   try {
@@ -239,6 +313,15 @@ class LenientGuard extends TwoFactorGuard {
   }
 }
 
+/** A metric reader the specs pull the would-refuse counter from on demand. */
+class PullReader extends MetricReader {
+  constructor() {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  }
+  protected override async onForceFlush(): Promise<void> {}
+  protected override async onShutdown(): Promise<void> {}
+}
+
 describe('TwoFactorGuard', () => {
   const controller = new HyperIdTestingController();
   const client = new ScriptedHyperIdClient(controller);
@@ -278,6 +361,7 @@ describe('TwoFactorGuard', () => {
     controller.resetCalls();
     controller.release();
     client.malformed = false;
+    client.failure = undefined;
     adapter.headers.length = 0;
     logs.clear();
   });
@@ -1199,6 +1283,988 @@ describe('TwoFactorGuard', () => {
       });
       expect(logs.errors()).toEqual([expect.stringContaining('keepUpgradeRequests()')]);
       expect(controller.calls()).toBe(0);
+    });
+  });
+
+  // The rollout tools of docs/rollout.md, path by path: conditions, report mode, enrollment URLs.
+
+  describe('conditions (when)', () => {
+    beforeEach(() => {
+      conditionAsked.length = 0;
+      condition = () => true;
+    });
+
+    /** Asserts the requirement applied to three calls: no token, a user lacking the method, one having it. */
+    async function expectApplied(): Promise<void> {
+      const noToken = await refusal(activate(guard, rollout('conditional', request())));
+      expect(noToken).toBeInstanceOf(UnauthorizedException);
+      expect(adapter.headers).toEqual([BARE_CHALLENGE]);
+      const lacking = await refusal(activate(guard, rollout('conditional', request(`Bearer ${NONE}`))));
+      expect(lacking).toBeInstanceOf(TwoFactorRequiredException);
+      expect(lacking.getResponse()).toMatchObject({
+        mode: 'all',
+        required: [AlternativeEmail],
+        missing: [AlternativeEmail],
+      });
+      await expect(activate(guard, rollout('conditional'))).resolves.toBe(true);
+      expect(conditionAsked).toHaveLength(3);
+      expect(controller.calls(NONE)).toBe(1);
+      expect(controller.calls(GOOD)).toBe(1);
+    }
+
+    it.each([
+      ['false', () => false],
+      ['a promise of false', () => Promise.resolve(false)],
+    ])(
+      '%s: the call passes without a token, HyperID is not asked, nothing is set or logged',
+      async (_name, answer) => {
+        condition = answer;
+        const call = rollout('conditional', request());
+        await expect(activate(guard, call)).resolves.toBe(true);
+        expect(conditionAsked).toEqual([call]);
+        expect(controller.calls()).toBe(0);
+        expect(adapter.headers).toEqual([]);
+        expect(logs.lines).toEqual([]);
+      },
+    );
+
+    it('false is answered synchronously: a cheap condition costs no promise', () => {
+      condition = () => false;
+      expect(atOnce(guard.canActivate(rollout('conditional', request())))).toBe(true);
+      expect(controller.calls()).toBe(0);
+    });
+
+    it.each([true, undefined, null, 0, '', 'false', 1])(
+      'answer %p: the requirement applies, nothing logged',
+      async (answer) => {
+        condition = () => answer as boolean;
+        await expectApplied();
+        expect(logs.lines).toEqual([]);
+      },
+    );
+
+    it.each([true, undefined, null, 0])(
+      'a promise of %p: the requirement applies, nothing logged',
+      async (answer) => {
+        condition = () => Promise.resolve(answer as boolean);
+        await expectApplied();
+        expect(logs.lines).toEqual([]);
+      },
+    );
+
+    it.each([
+      [
+        'throws a TypeError',
+        () => {
+          throw new TypeError(`cannot read ${GOOD}`);
+        },
+        'TypeError',
+      ],
+      [
+        'rejects with a RangeError',
+        () => Promise.reject(new RangeError(`cannot read ${GOOD}`)),
+        'RangeError',
+      ],
+      [
+        'throws a string',
+        () => {
+          // eslint-disable-next-line @typescript-eslint/only-throw-error -- the case under test
+          throw `cannot read ${GOOD}`;
+        },
+        'string',
+      ],
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the case under test
+      ['rejects without a reason', () => Promise.reject(undefined), 'undefined'],
+    ])(
+      'a condition that %s: asked once per call, the requirement applies, its class alone is logged',
+      async (_how, outcome, name) => {
+        condition = outcome;
+        await expectApplied();
+        expect(logs.lines).toEqual(
+          Array.from({ length: 3 }, () => ({
+            level: 'error',
+            text: logged(`2FA condition failed (${name}); applying the requirement`),
+          })),
+        );
+      },
+    );
+
+    it.each([
+      ['false', () => false],
+      ['a promise of false', () => Promise.resolve(false)],
+    ])(
+      '%s decides the call: another guard on it lets it through without asking again',
+      async (_name, answer) => {
+        condition = answer;
+        const call = rollout('conditional', request());
+        await expect(activate(guard, call)).resolves.toBe(true);
+        condition = () => true;
+        await expect(activate(guard, call)).resolves.toBe(true);
+        expect(conditionAsked).toEqual([call]);
+        expect(adapter.headers).toEqual([]);
+      },
+    );
+
+    describe('after a skip decision', () => {
+      let skipping: TwoFactorGuard;
+
+      beforeAll(async () => {
+        skipping = await guardWith({ skipIf: (context) => decide(context) });
+      });
+
+      const failures: Array<[string, HyperIdSkipIf, string]> = [
+        [
+          'throws',
+          () => {
+            throw new Error(`no session for ${GOOD}`);
+          },
+          'Error',
+        ],
+        ['rejects', () => Promise.reject(new TypeError(`no session for ${GOOD}`)), 'TypeError'],
+      ];
+
+      it.each(failures)(
+        'a skip decision that %s goes on to the condition: false still exempts the call',
+        async (_how, failing, name) => {
+          decide = failing;
+          condition = () => false;
+          const call = rollout('conditional', request());
+          await expect(activate(skipping, call)).resolves.toBe(true);
+          expect(conditionAsked).toEqual([call]);
+          expect(controller.calls()).toBe(0);
+          expect(adapter.headers).toEqual([]);
+          expect(logs.lines).toEqual([
+            { level: 'error', text: logged(`2FA skip decision failed (${name}); applying the requirement`) },
+          ]);
+        },
+      );
+
+      it.each(failures)(
+        'a skip decision that %s, then a condition that applies: the requirement applies',
+        async (_how, failing, name) => {
+          decide = failing;
+          const error = await refusal(activate(skipping, rollout('conditional', request())));
+          expect(error).toBeInstanceOf(UnauthorizedException);
+          expect(adapter.headers).toEqual([BARE_CHALLENGE]);
+          expect(conditionAsked).toHaveLength(1);
+          expect(logs.errors()).toEqual([
+            logged(`2FA skip decision failed (${name}); applying the requirement`),
+          ]);
+          expect(JSON.stringify(logs.lines)).not.toContain(GOOD);
+        },
+      );
+
+      it('a failing skip decision, then a failing condition: both logged in turn, the requirement applies', async () => {
+        decide = () => {
+          throw new Error('session store down');
+        };
+        condition = () => Promise.reject(new RangeError('no amount'));
+        const error = await refusal(activate(skipping, rollout('conditional', request())));
+        expect(error).toBeInstanceOf(UnauthorizedException);
+        expect(logs.errors()).toEqual([
+          logged('2FA skip decision failed (Error); applying the requirement'),
+          logged('2FA condition failed (RangeError); applying the requirement'),
+        ]);
+        expect(conditionAsked).toHaveLength(1);
+      });
+
+      it.each([
+        ['false', () => false],
+        ['a promise of false', () => Promise.resolve(false)],
+      ])('a skip decision of %s asks the condition', async (_name, answer) => {
+        decide = answer;
+        condition = () => false;
+        const call = rollout('conditional', request());
+        await expect(activate(skipping, call)).resolves.toBe(true);
+        expect(conditionAsked).toEqual([call]);
+        expect(logs.lines).toEqual([]);
+      });
+
+      it.each([
+        ['true', () => true],
+        ['a promise of true', () => Promise.resolve(true)],
+      ])('a skip decision of %s: the condition is not asked', async (_name, answer) => {
+        decide = answer;
+        await expect(activate(skipping, rollout('conditional', request()))).resolves.toBe(true);
+        expect(conditionAsked).toEqual([]);
+        expect(controller.calls()).toBe(0);
+      });
+    });
+  });
+
+  describe('report mode', () => {
+    const reader = new PullReader();
+    const events: TwoFactorWouldRefuseEvent[] = [];
+    /** What the hook under test does with an event; each test may set it. */
+    let hook: HyperIdWouldRefuseHook;
+    const onWouldRefuse: HyperIdWouldRefuseHook = (event) => hook(event);
+    /** The module in report mode, with the hook. */
+    let reporting: TwoFactorGuard;
+    /** The module enforcing, with the hook: only requirements in report mode of their own report. */
+    let enforcing: TwoFactorGuard;
+    let countedBefore: Record<string, number> = {};
+
+    /** The would-refuse counter so far, as `route reason` → count; it carries no other attribute. */
+    async function wouldRefuseCounts(): Promise<Record<string, number>> {
+      const { resourceMetrics } = await reader.collect();
+      const counts: Record<string, number> = {};
+      for (const scope of resourceMetrics.scopeMetrics) {
+        for (const metric of scope.metrics) {
+          if (metric.descriptor.name !== 'hyperid.guard.would_refuse') continue;
+          for (const point of metric.dataPoints) {
+            expect(Object.keys(point.attributes).sort()).toEqual(['hyperid.reason', 'hyperid.route']);
+            const { 'hyperid.route': route, 'hyperid.reason': reason } = point.attributes;
+            counts[`${String(route)} ${String(reason)}`] = point.value as number;
+          }
+        }
+      }
+      return counts;
+    }
+
+    /** What the counter counted since the test began. */
+    async function countedHere(): Promise<Record<string, number>> {
+      const delta: Record<string, number> = {};
+      for (const [key, count] of Object.entries(await wouldRefuseCounts())) {
+        if (count !== (countedBefore[key] ?? 0)) delta[key] = count - (countedBefore[key] ?? 0);
+      }
+      return delta;
+    }
+
+    /** Asserts one refusal was recorded in each of its three places (log, counter, hook); returns the event. */
+    async function recordedOnce(
+      route: string,
+      status: number,
+      reason: string,
+    ): Promise<TwoFactorWouldRefuseEvent> {
+      expect(logs.warnings()).toEqual([
+        logged(`2FA would refuse ${route}: ${status} ${reason} (report mode)`),
+      ]);
+      expect(await countedHere()).toEqual({ [`${route} ${reason}`]: 1 });
+      expect(events).toHaveLength(1);
+      return events[0];
+    }
+
+    /** A guard of a module built in the test, without the start-up warnings its options cause. */
+    async function quietGuardWith<G extends TwoFactorGuard = TwoFactorGuard>(
+      options: HyperIdModuleOptions,
+      guardClass?: Type<G>,
+    ): Promise<G> {
+      const built = await guardWith(options, guardClass);
+      logs.clear();
+      return built;
+    }
+
+    beforeAll(async () => {
+      metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+      reporting = await guardWith({ enforce: 'report', onWouldRefuse });
+      enforcing = await guardWith({ onWouldRefuse });
+    });
+
+    afterAll(() => {
+      metrics.disable();
+    });
+
+    beforeEach(async () => {
+      events.length = 0;
+      hook = (event) => void events.push(event);
+      conditionAsked.length = 0;
+      condition = () => true;
+      countedBefore = await wouldRefuseCounts();
+    });
+
+    it('a user lacking the methods passes: looked up once, one record with the missing types, no header', async () => {
+      const req = request(`Bearer ${GOOD}`);
+      const call = rollout('byDefault', req);
+      await expect(activate(reporting, call)).resolves.toBe(true);
+      const event = await recordedOnce('RolloutController.byDefault', 403, 'missing_methods');
+      expect(event).toStrictEqual({
+        route: 'RolloutController.byDefault',
+        reason: 'missing_methods',
+        status: 403,
+        mode: 'all',
+        required: [Totp],
+        missing: [Totp],
+        context: call,
+      });
+      expect(event.context).toBe(call);
+      expect(controller.calls(GOOD)).toBe(1);
+      expect(req[VERIFIED_TWO_FACTOR_TYPES]).toMatchObject({
+        authTypes: [HyperIdAuthenticator, AlternativeEmail],
+      });
+      expect(adapter.headers).toEqual([]);
+      expect(logs.errors()).toEqual([]);
+      expect(JSON.stringify([{ ...event, context: undefined }, logs.lines])).not.toContain(GOOD);
+    });
+
+    it('a user who meets the requirement passes with nothing recorded, the verified types on the request', async () => {
+      const req = request(`Bearer ${GOOD}`);
+      await expect(activate(reporting, http('methodRule', req))).resolves.toBe(true);
+      expect(req[VERIFIED_TWO_FACTOR_TYPES]).toMatchObject({
+        authTypes: [HyperIdAuthenticator, AlternativeEmail],
+      });
+      expect(controller.calls(GOOD)).toBe(1);
+      expect(events).toEqual([]);
+      expect(await countedHere()).toEqual({});
+      expect(logs.lines).toEqual([]);
+    });
+
+    it.each([
+      ['no Authorization header', undefined, 401, 'no_token'],
+      ['the Basic scheme', 'Basic dXNlcjpwYXNz', 401, 'no_token'],
+      ['Bearer without a token', 'Bearer', 400, 'malformed_token'],
+      ['a malformed token', 'Bearer a"b', 400, 'malformed_token'],
+    ])(
+      '%s: passes at once, recorded with its status and reason, no challenge, no lookup',
+      async (_what, authorization, status, reason) => {
+        const req = request(authorization);
+        const call = rollout('byDefault', req);
+        expect(atOnce(reporting.canActivate(call))).toBe(true);
+        expect(await recordedOnce('RolloutController.byDefault', status, reason)).toStrictEqual({
+          route: 'RolloutController.byDefault',
+          reason,
+          status,
+          mode: 'all',
+          required: [Totp],
+          context: call,
+        });
+        expect(adapter.headers).toEqual([]);
+        expect(controller.calls()).toBe(0);
+        expect(req[VERIFIED_TWO_FACTOR_TYPES]).toBeUndefined();
+        expect(logs.errors()).toEqual([]);
+      },
+    );
+
+    it.each([
+      [
+        'an invalid token',
+        () => void controller.setToken(GOOD, HyperIdResult.TokenInvalid),
+        401,
+        'token_invalid',
+      ],
+      [
+        'an expired token',
+        () => void controller.setToken(GOOD, HyperIdResult.TokenExpired),
+        401,
+        'token_expired',
+      ],
+      [
+        'access denied',
+        () => void controller.setToken(GOOD, HyperIdResult.AccessDenied),
+        403,
+        'access_denied',
+      ],
+      [
+        'HyperID unavailable',
+        () => void controller.setToken(GOOD, HyperIdResult.ServiceTemporarilyUnavailable),
+        503,
+        'unavailable',
+      ],
+      [
+        'invalid parameters',
+        () => void controller.setToken(GOOD, HyperIdResult.InvalidParameters),
+        502,
+        'invalid_request',
+      ],
+      [
+        'an unknown result code',
+        () => void controller.setToken(GOOD, -42 as HyperIdResult),
+        502,
+        'upstream_error',
+      ],
+      ['a malformed answer', () => void (client.malformed = true), 502, 'upstream_error'],
+      [
+        'HTTP 429',
+        () =>
+          void (client.failure = new HyperIdRateLimitedError('HyperID answered 429', {
+            retryAfterSeconds: 7,
+          })),
+        503,
+        'rate_limited',
+      ],
+      [
+        'an open circuit breaker',
+        () => void (client.failure = new HyperIdCircuitOpenError('open', { retryAfterSeconds: 9 })),
+        503,
+        'circuit_open',
+      ],
+      ['a full bulkhead', () => void (client.failure = new HyperIdBusyError('busy')), 503, 'busy'],
+    ])(
+      '%s: passes, recorded with the status enforcing would answer, no header, nothing kept',
+      async (_what, fault, status, reason) => {
+        fault();
+        const req = request(`Bearer ${GOOD}`);
+        const call = rollout('byDefault', req);
+        await expect(activate(reporting, call)).resolves.toBe(true);
+        expect(await recordedOnce('RolloutController.byDefault', status, reason)).toStrictEqual({
+          route: 'RolloutController.byDefault',
+          reason,
+          status,
+          mode: 'all',
+          required: [Totp],
+          context: call,
+        });
+        expect(adapter.headers).toEqual([]);
+        expect(req[VERIFIED_TWO_FACTOR_TYPES]).toBeUndefined();
+        expect(logs.errors()).toEqual([]);
+      },
+    );
+
+    it('a JWT past its exp: token_expired 401, HyperID not asked', async () => {
+      const payload = Buffer.from(JSON.stringify({ exp: Math.floor(Date.now() / 1000) - 60 })).toString(
+        'base64url',
+      );
+      const call = rollout('byDefault', request(`Bearer eyJhbGciOiJIUzI1NiJ9.${payload}.c2ln`));
+      await expect(activate(reporting, call)).resolves.toBe(true);
+      await recordedOnce('RolloutController.byDefault', 401, 'token_expired');
+      expect(controller.calls()).toBe(0);
+    });
+
+    it('a context it cannot read a token in: passes, recorded as unsupported_context 403, the cause logged', async () => {
+      const call = contextFor(RolloutController, 'byDefault', [{ pattern: 'x' }, {}], 'rpc');
+      expect(atOnce(reporting.canActivate(call))).toBe(true);
+      expect(await recordedOnce('RolloutController.byDefault', 403, 'unsupported_context')).toStrictEqual({
+        route: 'RolloutController.byDefault',
+        reason: 'unsupported_context',
+        status: 403,
+        mode: 'all',
+        required: [Totp],
+        context: call,
+      });
+      expect(logs.errors()).toEqual([
+        logged('@RequireTwoFactor() on a "rpc" handler needs the tokenExtractor option; refusing'),
+      ]);
+      expect(controller.calls()).toBe(0);
+    });
+
+    it('a WebSocket message: looked up through its handshake, the types kept on the socket, no WsException', async () => {
+      const socket: Record<PropertyKey, unknown> = {
+        handshake: { headers: { authorization: `Bearer ${GOOD}` }, auth: {} },
+      };
+      const call = contextFor(RolloutController, 'byDefault', [socket, {}, 'event'], 'ws');
+      await expect(activate(reporting, call)).resolves.toBe(true);
+      expect(await recordedOnce('RolloutController.byDefault', 403, 'missing_methods')).toMatchObject({
+        missing: [Totp],
+      });
+      expect(socket[VERIFIED_TWO_FACTOR_TYPES]).toMatchObject({
+        authTypes: [HyperIdAuthenticator, AlternativeEmail],
+      });
+    });
+
+    it('a ws socket whose handshake is unknown: passes, recorded as unsupported_context 403', async () => {
+      const call = contextFor(RolloutController, 'byDefault', [{ readyState: 1 }, {}, 'event'], 'ws');
+      expect(atOnce(reporting.canActivate(call))).toBe(true);
+      await recordedOnce('RolloutController.byDefault', 403, 'unsupported_context');
+      expect(logs.errors()).toEqual([
+        logged(
+          '@RequireTwoFactor() on a "ws" handler found no handshake to read the token from: wrap a ws ' +
+            'adapter with keepUpgradeRequests() (docs/websockets.md), or set the tokenExtractor option; refusing',
+        ),
+      ]);
+      expect(controller.calls()).toBe(0);
+    });
+
+    it('tokenExtractor in a context without a request: looked up and recorded, nothing kept anywhere', async () => {
+      const extracting = await quietGuardWith({
+        enforce: 'report',
+        tokenExtractor: () => GOOD,
+        onWouldRefuse,
+      });
+      const call = contextFor(RolloutController, 'byDefault', [{ pattern: 'x' }, {}], 'rpc');
+      await expect(activate(extracting, call)).resolves.toBe(true);
+      expect(await recordedOnce('RolloutController.byDefault', 403, 'missing_methods')).toMatchObject({
+        missing: [Totp],
+      });
+      expect(controller.calls(GOOD)).toBe(1);
+    });
+
+    it('a tokenExtractor that throws: passes, recorded as the 503 enforcing would answer, logged by class', async () => {
+      const failing = await quietGuardWith({
+        enforce: 'report',
+        onWouldRefuse,
+        tokenExtractor: () => {
+          throw new TypeError(`cannot parse ${GOOD}`);
+        },
+      });
+      expect(atOnce(failing.canActivate(rollout('byDefault')))).toBe(true);
+      await recordedOnce('RolloutController.byDefault', 503, 'upstream_error');
+      expect(logs.errors()).toEqual([logged('2FA check failed unexpectedly (TypeError)')]);
+      expect(adapter.headers).toEqual([]);
+      expect(JSON.stringify(logs.lines)).not.toContain(GOOD);
+    });
+
+    it('with stepUp: a missing-methods refusal would be 401, and still no challenge is set', async () => {
+      const stepping = await quietGuardWith({
+        enforce: 'report',
+        onWouldRefuse,
+        stepUp: { acrValues: 'urn:hyperid:2fa' },
+      });
+      const call = rollout('byDefault');
+      await expect(activate(stepping, call)).resolves.toBe(true);
+      expect(await recordedOnce('RolloutController.byDefault', 401, 'missing_methods')).toStrictEqual({
+        route: 'RolloutController.byDefault',
+        reason: 'missing_methods',
+        status: 401,
+        mode: 'all',
+        required: [Totp],
+        missing: [Totp],
+        context: call,
+      });
+      expect(adapter.headers).toEqual([]);
+    });
+
+    it('a call built without a class (by hand) is still let through and recorded under its handler', async () => {
+      const call = new ExecutionContextHost(
+        [request(), { id: 'response' }, () => undefined],
+        undefined,
+        RolloutController.prototype.byDefault,
+      );
+      call.setType('http');
+      expect(atOnce(reporting.canActivate(call))).toBe(true);
+      expect(events.map((event) => event.route)).toEqual([expect.stringMatching(/\.byDefault$/)]);
+    });
+
+    describe('which requirements report', () => {
+      it('a requirement’s own enforce: report, in a module that enforces', async () => {
+        const call = rollout('reported');
+        await expect(activate(enforcing, call)).resolves.toBe(true);
+        expect(await recordedOnce('RolloutController.reported', 403, 'missing_methods')).toStrictEqual({
+          route: 'RolloutController.reported',
+          reason: 'missing_methods',
+          status: 403,
+          mode: 'all',
+          required: [Totp, AlternativeEmail],
+          missing: [Totp],
+          context: call,
+        });
+      });
+
+      it('a class’s requirement in report mode, for a route without its own: mode any', async () => {
+        const call = rollout('classRule', request(`Bearer ${NONE}`));
+        await expect(activate(enforcing, call)).resolves.toBe(true);
+        expect(await recordedOnce('RolloutController.classRule', 403, 'missing_methods')).toStrictEqual({
+          route: 'RolloutController.classRule',
+          reason: 'missing_methods',
+          status: 403,
+          mode: 'any',
+          required: [Totp, Sms],
+          missing: [Totp, Sms],
+          context: call,
+        });
+      });
+
+      it('a requirement’s own enforce: enforce, in a module in report mode: refused as usual, nothing recorded', async () => {
+        const noToken = await refusal(activate(reporting, rollout('enforced', request())));
+        expect(noToken).toBeInstanceOf(UnauthorizedException);
+        expect(adapter.headers).toEqual([BARE_CHALLENGE]);
+        const lacking = await refusal(activate(reporting, rollout('enforced')));
+        expect(lacking).toBeInstanceOf(TwoFactorRequiredException);
+        expect(lacking.getResponse()).toMatchObject({ missing: [Totp] });
+        expect(events).toEqual([]);
+        expect(await countedHere()).toEqual({});
+        expect(logs.lines).toEqual([]);
+      });
+
+      it('a requirement without its own enforce follows the module: refused here, reported in report mode', async () => {
+        const refused = await refusal(activate(enforcing, rollout('byDefault')));
+        expect(refused).toBeInstanceOf(TwoFactorRequiredException);
+        expect(events).toEqual([]);
+        expect(await countedHere()).toEqual({});
+        await expect(activate(reporting, rollout('byDefault'))).resolves.toBe(true);
+        await recordedOnce('RolloutController.byDefault', 403, 'missing_methods');
+      });
+
+      it('without the hook: the log line and the counter, nothing else', async () => {
+        await expect(activate(guard, rollout('reported'))).resolves.toBe(true);
+        expect(logs.lines).toEqual([
+          {
+            level: 'warn',
+            text: logged('2FA would refuse RolloutController.reported: 403 missing_methods (report mode)'),
+          },
+        ]);
+        expect(await countedHere()).toEqual({ 'RolloutController.reported missing_methods': 1 });
+        expect(events).toEqual([]);
+      });
+
+      it('a condition answering false: nothing recorded, HyperID not asked; true: recorded', async () => {
+        condition = () => false;
+        const exempt = rollout('reportedWhen', request());
+        await expect(activate(enforcing, exempt)).resolves.toBe(true);
+        expect(conditionAsked).toEqual([exempt]);
+        expect(events).toEqual([]);
+        expect(await countedHere()).toEqual({});
+        expect(logs.lines).toEqual([]);
+        condition = () => Promise.resolve(true);
+        await expect(activate(enforcing, rollout('reportedWhen', request()))).resolves.toBe(true);
+        await recordedOnce('RolloutController.reportedWhen', 401, 'no_token');
+        expect(controller.calls()).toBe(0);
+      });
+
+      it('a condition that throws: logged, and the requirement reports', async () => {
+        condition = () => {
+          throw new TypeError('no amount');
+        };
+        expect(atOnce(enforcing.canActivate(rollout('reportedWhen', request())))).toBe(true);
+        await recordedOnce('RolloutController.reportedWhen', 401, 'no_token');
+        expect(logs.errors()).toEqual([logged('2FA condition failed (TypeError); applying the requirement')]);
+      });
+    });
+
+    describe('a hook that fails', () => {
+      it.each([
+        [
+          'throws',
+          () => {
+            throw new TypeError(`saw ${GOOD}`);
+          },
+          'TypeError',
+        ],
+        [
+          'throws a string',
+          () => {
+            // eslint-disable-next-line @typescript-eslint/only-throw-error -- the case under test
+            throw `saw ${GOOD}`;
+          },
+          'string',
+        ],
+      ])(
+        'a hook that %s is logged by class; the call passes and is recorded all the same',
+        async (_how, failing, name) => {
+          hook = failing;
+          expect(atOnce(reporting.canActivate(rollout('byDefault', request())))).toBe(true);
+          expect(logs.errors()).toEqual([logged(`onWouldRefuse failed (${name})`)]);
+          expect(logs.warnings()).toEqual([
+            logged('2FA would refuse RolloutController.byDefault: 401 no_token (report mode)'),
+          ]);
+          expect(await countedHere()).toEqual({ 'RolloutController.byDefault no_token': 1 });
+          await expect(activate(reporting, rollout('byDefault'))).resolves.toBe(true);
+          expect(logs.errors()).toEqual([
+            logged(`onWouldRefuse failed (${name})`),
+            logged(`onWouldRefuse failed (${name})`),
+          ]);
+          expect(JSON.stringify(logs.lines)).not.toContain(GOOD);
+        },
+      );
+
+      it.each([
+        ['rejects', () => Promise.reject(new RangeError(`saw ${GOOD}`)), 'RangeError'],
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the case under test
+        ['rejects without a reason', () => Promise.reject(undefined), 'undefined'],
+      ])('a hook that %s is logged by class once it has; the call passes', async (_how, failing, name) => {
+        hook = failing;
+        expect(atOnce(reporting.canActivate(rollout('byDefault', request())))).toBe(true);
+        await settle();
+        expect(logs.errors()).toEqual([logged(`onWouldRefuse failed (${name})`)]);
+        expect(await countedHere()).toEqual({ 'RolloutController.byDefault no_token': 1 });
+        expect(JSON.stringify(logs.lines)).not.toContain(GOOD);
+      });
+
+      it('a hook that resolves: nothing logged but the record', async () => {
+        hook = async (event) => {
+          events.push(event);
+        };
+        await expect(activate(reporting, rollout('byDefault'))).resolves.toBe(true);
+        await settle();
+        await recordedOnce('RolloutController.byDefault', 403, 'missing_methods');
+        expect(logs.errors()).toEqual([]);
+      });
+    });
+
+    describe('one record per call', () => {
+      it('a second guard on the same call neither records again nor judges it: an enforcing one lets it through', async () => {
+        const call = rollout('byDefault', request(`Bearer ${NONE}`));
+        await expect(activate(reporting, call)).resolves.toBe(true);
+        await expect(activate(reporting, call)).resolves.toBe(true);
+        await expect(activate(enforcing, call)).resolves.toBe(true);
+        await recordedOnce('RolloutController.byDefault', 403, 'missing_methods');
+        expect(controller.calls(NONE)).toBe(1);
+      });
+
+      it('so does a call recorded without a lookup', async () => {
+        const call = rollout('byDefault', request());
+        expect(atOnce(reporting.canActivate(call))).toBe(true);
+        expect(atOnce(reporting.canActivate(call))).toBe(true);
+        await expect(activate(guard, call)).resolves.toBe(true);
+        await recordedOnce('RolloutController.byDefault', 401, 'no_token');
+        expect(adapter.headers).toEqual([]);
+      });
+
+      it('and a call that met the requirement: another guard does not even ask its skip decision', async () => {
+        const asked: ExecutionContext[] = [];
+        decide = (context) => {
+          asked.push(context);
+          return false;
+        };
+        const probe = await quietGuardWith({}, SkippingGuard);
+        const call = http('methodRule');
+        await expect(activate(reporting, call)).resolves.toBe(true);
+        await expect(activate(probe, call)).resolves.toBe(true);
+        expect(asked).toEqual([]);
+        const undecided = http('methodRule');
+        await expect(activate(probe, undecided)).resolves.toBe(true);
+        expect(asked).toEqual([undecided]);
+      });
+    });
+
+    describe('the hot path: an answer the cache holds', () => {
+      let cached: TwoFactorGuard;
+
+      beforeAll(async () => {
+        cached = await guardWith({ cache: {}, enforce: 'report', onWouldRefuse });
+      });
+
+      it('is reported synchronously, without a lookup, for a new request with the same token', async () => {
+        await expect(activate(cached, rollout('byDefault'))).resolves.toBe(true);
+        controller.resetCalls();
+        const req = request(`Bearer ${GOOD}`);
+        const call = rollout('byDefault', req);
+        expect(atOnce(cached.canActivate(call))).toBe(true);
+        expect(controller.calls()).toBe(0);
+        expect(req[VERIFIED_TWO_FACTOR_TYPES]).toMatchObject({
+          authTypes: [HyperIdAuthenticator, AlternativeEmail],
+        });
+        expect(events.map((event) => event.context)).toEqual([expect.anything(), call]);
+        expect(events[1]).toStrictEqual({
+          route: 'RolloutController.byDefault',
+          reason: 'missing_methods',
+          status: 403,
+          mode: 'all',
+          required: [Totp],
+          missing: [Totp],
+          context: call,
+        });
+        expect(await countedHere()).toEqual({ 'RolloutController.byDefault missing_methods': 2 });
+        expect(atOnce(cached.canActivate(http('methodRule')))).toBe(true);
+        expect(events).toHaveLength(2);
+      });
+    });
+  });
+
+  describe('enrollmentUrl', () => {
+    const SETTINGS = '/settings/security';
+    /** What the enrollmentUrl function under test answers; each test may set it. */
+    let enroll: (missing: readonly TwoFactorType[]) => unknown;
+    /** The missing types the function was asked about, call by call. */
+    const enrolled: TwoFactorType[][] = [];
+    const byFunction = (missing: readonly TwoFactorType[]) => {
+      enrolled.push([...missing]);
+      return enroll(missing) as string | undefined;
+    };
+    let withString: TwoFactorGuard;
+    let withFunction: TwoFactorGuard;
+    let stepping: TwoFactorGuard;
+
+    beforeAll(async () => {
+      withString = await guardWith({ enrollmentUrl: SETTINGS });
+      withFunction = await guardWith({ enrollmentUrl: byFunction });
+      stepping = await guardWith({ enrollmentUrl: byFunction, stepUp: { acrValues: 'urn:hyperid:2fa' } });
+    });
+
+    beforeEach(() => {
+      enrolled.length = 0;
+      enroll = () => SETTINGS;
+    });
+
+    const STEP_UP_CHALLENGE = [
+      'WWW-Authenticate',
+      'Bearer realm="hyperid", error="insufficient_user_authentication", ' +
+        'error_description="Two-factor authentication with the required methods is needed", ' +
+        'acr_values="urn:hyperid:2fa"',
+    ];
+
+    it('a string: in the body of the missing-methods 403', async () => {
+      const error = await refusal(activate(withString, http('classRule')));
+      expect(error).toBeInstanceOf(TwoFactorRequiredException);
+      expect(error.getStatus()).toBe(403);
+      expect(error.getResponse()).toStrictEqual({
+        statusCode: 403,
+        message: 'Two-factor authentication required: enable every required method',
+        error: 'Forbidden',
+        mode: 'all',
+        required: [Totp],
+        missing: [Totp],
+        enrollment_url: SETTINGS,
+      });
+      expect(adapter.headers).toEqual([]);
+      expect(logs.lines).toEqual([]);
+    });
+
+    it('a function: asked once with the missing types, its answer in the body', async () => {
+      enroll = (missing) =>
+        missing.includes(Totp) ? 'https://accounts.example.com/security/totp' : SETTINGS;
+      const lackingTotp = await refusal(activate(withFunction, http('allOf')));
+      expect(lackingTotp).toBeInstanceOf(TwoFactorRequiredException);
+      expect(lackingTotp.getResponse()).toMatchObject({
+        missing: [Totp, Sms],
+        enrollment_url: 'https://accounts.example.com/security/totp',
+      });
+      const lackingEmail = await refusal(
+        activate(withFunction, http('methodRule', request(`Bearer ${NONE}`))),
+      );
+      expect(lackingEmail.getResponse()).toMatchObject({
+        missing: [AlternativeEmail],
+        enrollment_url: SETTINGS,
+      });
+      expect(enrolled).toEqual([[Totp, Sms], [AlternativeEmail]]);
+      expect(logs.lines).toEqual([]);
+    });
+
+    it.each([
+      'javascript:alert(1)',
+      '//evil.example/enroll',
+      '/\\evil.example',
+      'http://accounts.example.com/security',
+      'https://user:secret@accounts.example.com/security',
+      'settings/security',
+      '',
+      undefined,
+      42,
+      { href: SETTINGS },
+    ])('a function answering %p: left out, nothing logged, the 403 stands', async (answer) => {
+      enroll = () => answer;
+      const error = await refusal(activate(withFunction, http('classRule')));
+      expect(error).toBeInstanceOf(TwoFactorRequiredException);
+      expect(error.getResponse()).toStrictEqual({
+        statusCode: 403,
+        message: 'Two-factor authentication required: enable every required method',
+        error: 'Forbidden',
+        mode: 'all',
+        required: [Totp],
+        missing: [Totp],
+      });
+      expect((error as TwoFactorRequiredException).enrollmentUrl).toBeUndefined();
+      expect(enrolled).toEqual([[Totp]]);
+      expect(logs.lines).toEqual([]);
+    });
+
+    it('a function that throws: logged by class only, the 403 stands without it', async () => {
+      enroll = () => {
+        throw new TypeError(`no page for ${GOOD}`);
+      };
+      const error = await refusal(activate(withFunction, http('classRule')));
+      expect(error).toBeInstanceOf(TwoFactorRequiredException);
+      expect(error.getResponse()).toMatchObject({ missing: [Totp] });
+      expect(error.getResponse()).not.toHaveProperty('enrollment_url');
+      expect(logs.lines).toEqual([
+        { level: 'error', text: logged('enrollmentUrl failed (TypeError); answering without it') },
+      ]);
+    });
+
+    it('the step-up 401 carries it in its body, never in its challenge', async () => {
+      const error = await refusal(activate(stepping, http('classRule')));
+      expect(error).toBeInstanceOf(TwoFactorStepUpRequiredException);
+      expect(error.getResponse()).toStrictEqual({
+        statusCode: 401,
+        message: 'Two-factor authentication required: enable every required method',
+        error: 'Unauthorized',
+        mode: 'all',
+        required: [Totp],
+        missing: [Totp],
+        enrollment_url: SETTINGS,
+      });
+      expect(adapter.headers.map((header) => [header.name, header.value])).toEqual([STEP_UP_CHALLENGE]);
+      expect(enrolled).toEqual([[Totp]]);
+    });
+
+    it('a step-up whose function throws: the 401 and its challenge stand without it', async () => {
+      enroll = () => {
+        throw new RangeError('no page');
+      };
+      const error = await refusal(activate(stepping, http('classRule')));
+      expect(error).toBeInstanceOf(TwoFactorStepUpRequiredException);
+      expect(error.getResponse()).not.toHaveProperty('enrollment_url');
+      expect(adapter.headers.map((header) => [header.name, header.value])).toEqual([STEP_UP_CHALLENGE]);
+      expect(logs.errors()).toEqual([logged('enrollmentUrl failed (RangeError); answering without it')]);
+    });
+
+    it.each([
+      ['a string', { enrollmentUrl: SETTINGS }, []],
+      ['a function, with stepUp', { enrollmentUrl: byFunction, stepUp: {} }, [[Totp, AlternativeEmail]]],
+    ])(
+      'an overridden throwTwoFactorRequired() that returns: the 403 it falls back to carries it (%s)',
+      async (_how, options: HyperIdModuleOptions, asked) => {
+        const lenient = await guardWith(options, LenientGuard);
+        const error = await refusal(activate(lenient, http('anyOf', request(`Bearer ${NONE}`))));
+        expect(error).toBeInstanceOf(TwoFactorRequiredException);
+        expect(error.getResponse()).toStrictEqual({
+          statusCode: 403,
+          message: 'Two-factor authentication required: enable one of the required methods',
+          error: 'Forbidden',
+          mode: 'any',
+          required: [Totp, AlternativeEmail],
+          missing: [Totp, AlternativeEmail],
+          enrollment_url: SETTINGS,
+        });
+        expect(adapter.headers).toEqual([]);
+        expect(enrolled).toEqual(asked);
+      },
+    );
+
+    it('an overriding guard whose function throws: the fallback 403 stands without it', async () => {
+      enroll = () => {
+        throw new TypeError('no page');
+      };
+      const lenient = await guardWith({ enrollmentUrl: byFunction }, LenientGuard);
+      const error = await refusal(activate(lenient, http('classRule')));
+      expect(error).toBeInstanceOf(TwoFactorRequiredException);
+      expect(error.getResponse()).not.toHaveProperty('enrollment_url');
+      expect(logs.errors()).toEqual([logged('enrollmentUrl failed (TypeError); answering without it')]);
+    });
+
+    it.each([
+      ['no token', () => undefined, () => http('classRule', request()), 401],
+      ['a malformed token', () => undefined, () => http('classRule', request('Bearer a"b')), 400],
+      [
+        'an invalid token',
+        () => void controller.setToken(GOOD, HyperIdResult.TokenInvalid),
+        () => http('classRule'),
+        401,
+      ],
+      [
+        'access denied',
+        () => void controller.setToken(GOOD, HyperIdResult.AccessDenied),
+        () => http('classRule'),
+        403,
+      ],
+      [
+        'HyperID unavailable',
+        () => void controller.setToken(GOOD, HyperIdResult.ServiceTemporarilyUnavailable),
+        () => http('classRule'),
+        503,
+      ],
+      ['a malformed answer', () => void (client.malformed = true), () => http('classRule'), 502],
+      [
+        'a context it cannot read a token in',
+        () => undefined,
+        () => contextFor(GuardedController, 'classRule', [{}, {}], 'rpc'),
+        403,
+      ],
+    ])('%s: no enrollment_url, and the function is not asked', async (_what, fault, call, status) => {
+      fault();
+      for (const guarded of [withString, withFunction, stepping]) {
+        const error = await refusal(activate(guarded, call()));
+        expect(error.getStatus()).toBe(status);
+        expect(error.getResponse()).not.toHaveProperty('enrollment_url');
+        expect(JSON.stringify(error.getResponse())).not.toContain(SETTINGS);
+      }
+      expect(enrolled).toEqual([]);
+    });
+
+    it('a user who meets the requirement passes, and the function is not asked', async () => {
+      await expect(activate(withFunction, http('methodRule'))).resolves.toBe(true);
+      expect(enrolled).toEqual([]);
+    });
+
+    it('a WebSocket message’s 403 carries it in the WsException', async () => {
+      const socket = { handshake: { headers: { authorization: `Bearer ${GOOD}` }, auth: {} } };
+      const error: unknown = await refusal(
+        activate(withString, contextFor(GuardedController, 'classRule', [socket, {}, 'event'], 'ws')),
+      );
+      expect(error).toBeInstanceOf(WsException);
+      expect((error as WsException).getError()).toMatchObject({
+        statusCode: 403,
+        missing: [Totp],
+        enrollment_url: SETTINGS,
+      });
     });
   });
 });
