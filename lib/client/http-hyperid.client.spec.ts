@@ -1,5 +1,6 @@
 import 'reflect-metadata';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { HttpService } from '@nestjs/axios';
 import type { LoggerService } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { trace } from '@opentelemetry/api';
@@ -450,6 +451,49 @@ describe('HyperIdClient against a fake HyperID', () => {
     expect(request.headers.accept).toMatch(/application\/json/);
     expect(JSON.parse(request.body)).toEqual({});
     expect(request.body).toBe('{}');
+  });
+
+  it('sends every attempt through the module’s own HttpService, where its interceptors see it', async () => {
+    const moduleRef = await Test.createTestingModule({
+      imports: [HyperIdModule.forRoot({ apiUrl: fake.url, cache: false, circuitBreaker: false, retries: 1 })],
+    })
+      .setLogger(captureLogger)
+      .compile();
+    await moduleRef.init();
+    opened.push(() => moduleRef.close());
+    const seen: string[] = [];
+    // The only HttpModule here is the one HyperIdModule imports for itself.
+    moduleRef.get(HttpService, { strict: false }).axiosRef.interceptors.request.use((config) => {
+      seen.push(`${config.method} ${config.url}`);
+      return config;
+    });
+    fake.scriptFaults([{ status: 503 }], TOKEN);
+    await expect(moduleRef.get(HyperIdClient).fetchTwoFactorTypes(TOKEN)).resolves.toEqual({
+      result: 0,
+      auth_types: [0, 3],
+    });
+    expect(seen).toEqual([`post ${fake.url}/2fa/types/get`, `post ${fake.url}/2fa/types/get`]);
+    expect(fake.calls(TOKEN)).toBe(2);
+  });
+
+  it('sends each call with its own token only: none sticks to the next lookup or to the probe', async () => {
+    const other = 'another-token';
+    fake.setToken(other, { auth_types: [1] });
+    const client = await clientWith();
+    await expect(client.fetchTwoFactorTypes(TOKEN)).resolves.toEqual({ result: 0, auth_types: [0, 3] });
+    await expect(client.fetchTwoFactorTypes(other)).resolves.toEqual({ result: 0, auth_types: [1] });
+    await expect(client.probe()).resolves.toEqual({ result: HyperIdResult.TokenInvalid });
+    await expect(client.fetchTwoFactorTypes(TOKEN)).resolves.toEqual({ result: 0, auth_types: [0, 3] });
+    expect(fake.requests.map((request) => request.headers.authorization)).toEqual([
+      `Bearer ${TOKEN}`,
+      `Bearer ${other}`,
+      undefined,
+      `Bearer ${TOKEN}`,
+    ]);
+    for (const request of fake.requests) {
+      expect(request.body).toBe('{}');
+      expect(request.headers['content-type']).toMatch(/^application\/json\b/);
+    }
   });
 
   it('keeps the connection alive', async () => {

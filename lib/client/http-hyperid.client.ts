@@ -2,8 +2,7 @@ import { Agent as HttpAgent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { HttpService } from '@nestjs/axios';
 import { Inject, Injectable, Logger, type OnModuleDestroy } from '@nestjs/common';
-import { AxiosError, type AxiosResponse } from 'axios';
-import { firstValueFrom } from 'rxjs';
+import { AxiosError, type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import { TwoFactorTypesResponseDto } from '../dto/two-factor-types-response.dto.js';
 import {
   HYPERID_RESOLVED_OPTIONS,
@@ -22,7 +21,21 @@ import type { ResolvedHyperIdOptions } from '../hyperid.options.js';
 import { HyperIdClient } from './hyperid.client.js';
 import { HyperIdResiliencePolicy, type HyperIdCircuitState } from './hyperid.resilience.js';
 import { parseTwoFactorAnswer } from './two-factor-answer.parser.js';
-import { recordCircuitStateChange, traceHyperIdCall } from '../hyperid.telemetry.js';
+import {
+  recordCircuitStateChange,
+  traceHyperIdCall,
+  type HyperIdCallAttributes,
+} from '../hyperid.telemetry.js';
+
+/**
+ * TCP keep-alive delay of the agent's sockets, in milliseconds. axios sets one minute on every
+ * socket it is given; an agent with another value (Node's default is one second) sets its own
+ * back each time the socket returns to the pool: system calls on every request, for nothing.
+ */
+const TCP_KEEP_ALIVE_MS = 60_000;
+
+/** Every answer is read by the parser, whatever its status. */
+const acceptEveryStatus = () => true;
 
 /** Maps a transport failure (no HTTP answer to parse) to a `HyperIdError`. */
 function transportError(error: unknown): HyperIdError {
@@ -46,24 +59,49 @@ function transportError(error: unknown): HyperIdError {
 @Injectable()
 export class HttpHyperIdClient extends HyperIdClient implements OnModuleDestroy {
   private readonly logger = new Logger(LOGGER_CONTEXT);
-  private readonly endpoint: string;
   private readonly httpAgent: HttpAgent;
   private readonly httpsAgent: HttpsAgent;
   private readonly policy: HyperIdResiliencePolicy;
+  /** What every request has in common, built once; a call adds its headers and signal. */
+  private readonly request: AxiosRequestConfig<string>;
+  private readonly spanAttributes: HyperIdCallAttributes;
 
   constructor(
     private readonly http: HttpService,
-    @Inject(HYPERID_RESOLVED_OPTIONS) private readonly options: ResolvedHyperIdOptions,
+    @Inject(HYPERID_RESOLVED_OPTIONS) options: ResolvedHyperIdOptions,
   ) {
     super();
-    this.endpoint = `${options.apiUrl.href.replace(/\/+$/, '')}${TWO_FACTOR_TYPES_PATH}`;
     const agentOptions = {
       keepAlive: true,
+      keepAliveMsecs: TCP_KEEP_ALIVE_MS,
       maxSockets: options.maxSockets,
       maxFreeSockets: options.maxSockets,
     };
     this.httpAgent = new HttpAgent(agentOptions);
     this.httpsAgent = new HttpsAgent(agentOptions);
+    this.request = {
+      method: 'post',
+      url: `${options.apiUrl.href.replace(/\/+$/, '')}${TWO_FACTOR_TYPES_PATH}`,
+      data: '{}',
+      responseType: 'text',
+      // No transforms either way: the body is already the JSON text to send, and the answer stays
+      // the text axios read, for the parser to parse once (and refuse when it is not JSON).
+      // axios's own would parse the request body and read the answer's headers once more.
+      transformRequest: [],
+      transformResponse: [],
+      validateStatus: acceptEveryStatus,
+      maxRedirects: 0,
+      maxContentLength: MAX_RESPONSE_BYTES,
+      timeout: options.timeoutMs,
+      proxy: false,
+      httpAgent: this.httpAgent,
+      httpsAgent: this.httpsAgent,
+    };
+    // The module's own axios instance (HyperIdModule imports an HttpModule of its own) sends these
+    // calls only, and each sets every header it needs: axios's default headers, an object per HTTP
+    // method, would just be deep-merged into every request's config and dropped again.
+    http.axiosRef.defaults.headers = { common: {} } as typeof http.axiosRef.defaults.headers;
+    this.spanAttributes = { serverAddress: options.apiUrl.hostname };
     this.policy = new HyperIdResiliencePolicy(options);
     this.policy.onCircuitStateChange(recordCircuitStateChange);
   }
@@ -75,9 +113,8 @@ export class HttpHyperIdClient extends HyperIdClient implements OnModuleDestroy 
   /** Asks HyperID for the 2FA methods of the token's user. Throws a `HyperIdError` on any failure. */
   async fetchTwoFactorTypes(accessToken: string): Promise<TwoFactorTypesResponseDto> {
     let attempts = 0;
-    const attributes = { serverAddress: this.options.apiUrl.hostname };
     return traceHyperIdCall(
-      attributes,
+      this.spanAttributes,
       () => attempts,
       async () => {
         try {
@@ -128,7 +165,10 @@ export class HttpHyperIdClient extends HyperIdClient implements OnModuleDestroy 
 
   /**
    * One POST to the endpoint, with the user's token when there is one: the status and the raw
-   * body, to parse. Transport failures come out as `HyperIdError`.
+   * body, to parse. Transport failures come out as `HyperIdError`. It goes through the module's
+   * own `HttpService` instance (`axiosRef`, so its interceptors apply) as a promise: the
+   * observable of `HttpService.post` would add a cancel token per call, and cancel it once the
+   * answer is in; `signal` is what aborts a call.
    */
   private async post(
     accessToken: string | undefined,
@@ -136,25 +176,18 @@ export class HttpHyperIdClient extends HyperIdClient implements OnModuleDestroy 
   ): Promise<{ status: number; body: string; retryAfter?: unknown }> {
     let response: AxiosResponse<string>;
     try {
-      response = await firstValueFrom(
-        this.http.post<string>(this.endpoint, '{}', {
-          headers: {
-            ...(accessToken === undefined ? {} : { Authorization: `Bearer ${accessToken}` }),
-            'Content-Type': 'application/json',
-            Accept: 'application/json',
-          },
-          responseType: 'text',
-          transformResponse: [(data: unknown) => data],
-          validateStatus: () => true,
-          maxRedirects: 0,
-          maxContentLength: MAX_RESPONSE_BYTES,
-          timeout: this.options.timeoutMs,
-          proxy: false,
-          httpAgent: this.httpAgent,
-          httpsAgent: this.httpsAgent,
-          signal,
-        }),
-      );
+      response = await this.http.axiosRef.request<string>({
+        ...this.request,
+        headers:
+          accessToken === undefined
+            ? { 'Content-Type': 'application/json', Accept: 'application/json' }
+            : {
+                Authorization: `Bearer ${accessToken}`,
+                'Content-Type': 'application/json',
+                Accept: 'application/json',
+              },
+        signal,
+      });
     } catch (error) {
       throw transportError(error);
     }

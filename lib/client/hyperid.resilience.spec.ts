@@ -232,6 +232,30 @@ describe('HyperIdResiliencePolicy', () => {
       await expect(policy.execute(async () => (await sleep(20), 'done'))).resolves.toBe('done');
     });
 
+    it('leaves the signal of an attempt that answered alone: nothing is left to abort', async () => {
+      const policy = policyWith({ timeoutMs: 2000 });
+      const run = attempt();
+      await expect(policy.execute(run)).resolves.toBe('ok');
+      await sleep(10);
+      expect(run.state.signals).toHaveLength(1);
+      expect(run.state.signals[0].aborted).toBe(false);
+    });
+
+    it('gives every attempt a signal of its own, aborted by its own timeout only', async () => {
+      const policy = policyWith({ timeoutMs: 60, retries: 2, circuitBreaker: false });
+      const signals: AbortSignal[] = [];
+      const value = await policy.execute((signal) => {
+        signals.push(signal);
+        // The first attempt hangs until its timeout; the retry answers.
+        return signals.length === 1 ? new Promise<never>(() => undefined) : Promise.resolve('retried');
+      });
+      expect(value).toBe('retried');
+      expect(signals).toHaveLength(2);
+      expect(signals[0]).not.toBe(signals[1]);
+      expect(signals[0].aborted).toBe(true);
+      expect(signals[1].aborted).toBe(false);
+    });
+
     it('fails a lookup past its overall deadline with a message that says so', async () => {
       // retries 0: the deadline is timeoutMs plus 100 ms of slack (200 ms), and the time spent
       // waiting for a bulkhead slot counts.
@@ -240,7 +264,13 @@ describe('HyperIdResiliencePolicy', () => {
       // Queued ~180 ms behind two lookups, then an attempt of 90 ms: within its own timeout, not
       // within the deadline.
       const started = Date.now();
-      const error = await failure(policy.execute(async () => (await sleep(90), 'too late')));
+      let lateSignal: AbortSignal | undefined;
+      const error = await failure(
+        policy.execute(async (signal) => {
+          lateSignal = signal;
+          return (await sleep(90), 'too late');
+        }),
+      );
       const elapsed = Date.now() - started;
       expect(elapsed).toBeGreaterThanOrEqual(195);
       expect(elapsed).toBeLessThan(400); // at the deadline, not once the slow attempt answers
@@ -249,6 +279,8 @@ describe('HyperIdResiliencePolicy', () => {
       expect((error as HyperIdError).result).toBeUndefined();
       expect((error as Error).message).toMatch(/deadline/);
       expect((error as Error).message).not.toMatch(/did not answer within/);
+      // The deadline aborts the attempt in flight (its HTTP call), not only the wait for it.
+      expect(lateSignal?.aborted).toBe(true);
       await expect(Promise.all(ahead)).resolves.toEqual(['held', 'held']);
     });
     it('leaves room for every attempt, the longest backoff between them and 100 ms more', async () => {

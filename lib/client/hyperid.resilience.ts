@@ -32,6 +32,12 @@ export type HyperIdCircuitState = 'closed' | 'open' | 'half-open' | 'disabled';
 const BACKOFF = { initialDelay: 50, maxDelay: 1000 };
 /** Room the deadline leaves beyond the attempts' own timeouts and backoffs, in milliseconds. */
 const DEADLINE_SLACK_MS = 100;
+/**
+ * Both timeouts give up at once when they fire (aborting their signal, so the HTTP call stops).
+ * Their signal is not aborted when the work returns: by then the call is over, and aborting
+ * would only build an `AbortError` and a cancellation error per lookup that nobody reads.
+ */
+const TIMEOUT_OPTIONS = { strategy: TimeoutStrategy.Aggressive, abortOnReturn: false } as const;
 
 /**
  * How one lookup meets HyperID, from the outside in:
@@ -62,7 +68,7 @@ export class HyperIdResiliencePolicy {
       'timeoutMs' | 'retries' | 'circuitBreaker' | 'maxSockets' | 'bulkheadQueue'
     >,
   ) {
-    this.attemptTimeout = timeout(options.timeoutMs, TimeoutStrategy.Aggressive);
+    this.attemptTimeout = timeout(options.timeoutMs, TIMEOUT_OPTIONS);
     this.bulkhead = bulkhead(options.maxSockets, options.bulkheadQueue);
     this.retry = retry(handleWhen(isTransientFailure), {
       maxAttempts: options.retries,
@@ -73,7 +79,7 @@ export class HyperIdResiliencePolicy {
     // comes out of it, never out of an attempt's own timeout.
     const deadlineMs =
       options.timeoutMs * (options.retries + 1) + BACKOFF.maxDelay * options.retries + DEADLINE_SLACK_MS;
-    this.deadline = timeout(deadlineMs, TimeoutStrategy.Aggressive);
+    this.deadline = timeout(deadlineMs, TIMEOUT_OPTIONS);
     this.halfOpenAfterMs = options.circuitBreaker ? options.circuitBreaker.halfOpenAfterMs : 0;
     if (options.circuitBreaker) {
       this.breaker = circuitBreaker(handleWhen(isTransientFailure), {

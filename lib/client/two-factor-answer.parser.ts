@@ -1,4 +1,3 @@
-import { plainToInstance } from 'class-transformer';
 import { validateSync } from 'class-validator';
 import { TwoFactorTypesResponseDto } from '../dto/two-factor-types-response.dto.js';
 import {
@@ -92,8 +91,12 @@ export function parseTwoFactorAnswer(
   if (status !== 200) {
     throw new HyperIdUpstreamError(`HyperID answered HTTP ${status} with result 0`);
   }
-  // Only the two known fields go through class-transformer: nothing else of the answer is kept.
-  const dto = plainToInstance(TwoFactorTypesResponseDto, { result, auth_types });
+  // Only the two known fields are kept, set on the DTO as they came (JSON.parse made them, so they
+  // are plain data): class-transformer would copy them over once more and change nothing that
+  // class-validator checks next.
+  const dto = new TwoFactorTypesResponseDto();
+  dto.result = result;
+  dto.auth_types = auth_types as TwoFactorTypesResponseDto['auth_types'];
   const problems = validateSync(dto, { forbidUnknownValues: true });
   if (problems.length > 0) {
     const fields = problems.map((problem) => problem.property).join(', ');
