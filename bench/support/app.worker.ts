@@ -1,6 +1,7 @@
 // Forked by the bench runner: the Nest app under test, on Express or Fastify (the second
 // argument), with an unguarded route, a route behind a guard that does nothing, a route guarded by
-// nestjs-hyperid, and one guarded the naive way.
+// nestjs-hyperid, and two guarded the naive way. The third argument `no-cache` runs the module
+// with `cache: false`.
 import 'reflect-metadata';
 import {
   Controller,
@@ -21,10 +22,15 @@ import axios from 'axios';
 import { HyperIdModule, RequireTwoFactor } from 'nestjs-hyperid';
 import { serveParent } from './worker.js';
 
-const [apiUrl, adapter = 'express'] = process.argv.slice(2);
-if (!apiUrl || (adapter !== 'express' && adapter !== 'fastify')) {
-  throw new Error('usage: app.worker.js <HyperID url> [express|fastify]');
+const [apiUrl, adapter = 'express', cacheMode = 'cache'] = process.argv.slice(2);
+if (
+  !apiUrl ||
+  (adapter !== 'express' && adapter !== 'fastify') ||
+  (cacheMode !== 'cache' && cacheMode !== 'no-cache')
+) {
+  throw new Error('usage: app.worker.js <HyperID url> [express|fastify] [cache|no-cache]');
 }
+const endpoint = `${apiUrl}/2fa/types/get`;
 
 /**
  * What the vendor's examples lead to: one HyperID call per request, no cache, no merging of
@@ -36,12 +42,33 @@ class NaiveHyperIdGuard implements CanActivate {
     const request = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined> }>();
     const response = await axios.request<{ result: number; auth_types?: number[] }>({
       method: 'post',
-      url: `${apiUrl}/2fa/types/get`,
+      url: endpoint,
       headers: { 'Content-Type': 'application/json', Authorization: request.headers.authorization ?? '' },
       data: JSON.stringify({}),
     });
     if (response.data.result !== 0) throw new UnauthorizedException();
     if (!response.data.auth_types?.length) throw new ForbiddenException();
+    return true;
+  }
+}
+
+/**
+ * The floor of a lookup: one `fetch()` per request, the answer's two fields checked and nothing
+ * else (no timeout, retry, breaker, size cap or validation). What a lookup through the module is
+ * measured against.
+ */
+@Injectable()
+class NaiveFetchGuard implements CanActivate {
+  async canActivate(context: ExecutionContext): Promise<boolean> {
+    const request = context.switchToHttp().getRequest<{ headers: Record<string, string | undefined> }>();
+    const response = await fetch(endpoint, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Authorization: request.headers.authorization ?? '' },
+      body: '{}',
+    });
+    const answer = (await response.json()) as { result: number; auth_types?: number[] };
+    if (answer.result !== 0) throw new UnauthorizedException();
+    if (!answer.auth_types?.length) throw new ForbiddenException();
     return true;
   }
 }
@@ -78,12 +105,24 @@ class BenchController {
   naive() {
     return { ok: true };
   }
+
+  @Get('naive-fetch')
+  @UseGuards(NaiveFetchGuard)
+  naiveFetch() {
+    return { ok: true };
+  }
 }
 
 @Module({
-  imports: [HyperIdModule.forRoot({ apiUrl, isGlobal: true, cache: { ttlMs: 10 * 60_000 } })],
+  imports: [
+    HyperIdModule.forRoot({
+      apiUrl,
+      isGlobal: true,
+      cache: cacheMode === 'no-cache' ? false : { ttlMs: 10 * 60_000 },
+    }),
+  ],
   controllers: [BenchController],
-  providers: [NaiveHyperIdGuard],
+  providers: [NaiveHyperIdGuard, NaiveFetchGuard],
 })
 class BenchAppModule {}
 
@@ -94,5 +133,9 @@ const app =
 await app.listen(0, '127.0.0.1');
 const { port } = (app.getHttpServer() as Server).address() as AddressInfo;
 
-serveParent({ url: `http://127.0.0.1:${port}` }, async () => ({}));
+serveParent({ url: `http://127.0.0.1:${port}` }, async (message) => {
+  if (message.type !== 'cpu') return {};
+  const { user, system } = process.cpuUsage();
+  return { micros: user + system };
+});
 process.on('SIGTERM', () => void app.close().then(() => process.exit(0)));

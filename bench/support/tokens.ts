@@ -6,6 +6,8 @@ export const BENCH_TOKENS = {
   users: (count: number): string[] => Array.from({ length: count }, (_, i) => `bench-user-${i}`),
   /** Tokens never seen before, one per single-flight round. */
   fresh: (round: number): string => `bench-fresh-${round}`,
+  /** The cold-path scenario's tokens, one per request: the `i`th of a `run`. */
+  cold: (run: string, i: number): string => `bench-cold-${run}-${i}`,
   all(): string[] {
     return [
       this.warm,
