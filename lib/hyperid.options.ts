@@ -12,7 +12,7 @@ import type {
   HyperIdTokenExtractor,
   HyperIdWouldRefuseHook,
 } from './interfaces/hyperid-module-options.interface.js';
-import type { TwoFactorEnforcement } from './two-factor.metadata.js';
+import { isTwoFactorEnforcement, type TwoFactorEnforcement } from './two-factor.metadata.js';
 import type { TwoFactorCacheStore } from './interfaces/two-factor-cache-store.interface.js';
 
 /** Options after validation, with every default filled in. */
@@ -227,7 +227,7 @@ function resolveStepUp(value: unknown): ResolvedHyperIdOptions['stepUp'] {
  */
 function resolveEnforce(value: unknown): TwoFactorEnforcement {
   if (value === undefined) return 'enforce';
-  if (value !== 'enforce' && value !== 'report') {
+  if (!isTwoFactorEnforcement(value)) {
     fail('enforce', `expected 'enforce' or 'report', got ${describe(value)}`);
   }
   return value;

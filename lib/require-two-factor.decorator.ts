@@ -2,9 +2,9 @@ import { UseGuards, applyDecorators } from '@nestjs/common';
 import { KNOWN_TWO_FACTOR_TYPES, TwoFactorType, isKnownTwoFactorType } from './two-factor-type.enum.js';
 import { TwoFactorGuard } from './two-factor.guard.js';
 import {
+  isTwoFactorEnforcement,
   TwoFactorMetadata,
   type TwoFactorCondition,
-  type TwoFactorEnforcement,
   type TwoFactorRequirement,
   type TwoFactorRequirementOptions,
   type TwoFactorRequirementSettings,
@@ -21,7 +21,6 @@ function checkedTypes(types: readonly unknown[], form: string): TwoFactorType[] 
 }
 
 const OPTION_KEYS = new Set(['anyOf', 'allOf', 'when', 'enforce']);
-const ENFORCEMENTS: readonly TwoFactorEnforcement[] = ['enforce', 'report'];
 
 /** The `when` and `enforce` settings of an options object, checked; absent ones stay absent. */
 function checkedSettings(options: Record<string, unknown>): TwoFactorRequirementSettings {
@@ -33,10 +32,10 @@ function checkedSettings(options: Record<string, unknown>): TwoFactorRequirement
     settings.when = options.when as TwoFactorCondition;
   }
   if (options.enforce !== undefined) {
-    if (!ENFORCEMENTS.includes(options.enforce as TwoFactorEnforcement)) {
+    if (!isTwoFactorEnforcement(options.enforce)) {
       throw new TypeError(`@RequireTwoFactor(): enforce must be 'enforce' or 'report'`);
     }
-    settings.enforce = options.enforce as TwoFactorEnforcement;
+    settings.enforce = options.enforce;
   }
   return settings;
 }

@@ -12,6 +12,13 @@ export type TwoFactorMode = 'all' | 'any';
  */
 export type TwoFactorEnforcement = 'enforce' | 'report';
 
+const ENFORCEMENTS: readonly unknown[] = ['enforce', 'report'] satisfies TwoFactorEnforcement[];
+
+/** Whether `value` is a {@link TwoFactorEnforcement}: the one check of the decorator and the module option. */
+export function isTwoFactorEnforcement(value: unknown): value is TwoFactorEnforcement {
+  return ENFORCEMENTS.includes(value);
+}
+
 /**
  * Decides, per request, whether a requirement applies (e.g. only above an amount). Only `false`
  * exempts the request, without calling HyperID; any other answer applies the requirement, and so
