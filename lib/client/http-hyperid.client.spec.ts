@@ -1,4 +1,7 @@
 import 'reflect-metadata';
+import { once } from 'node:events';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { HttpService } from '@nestjs/axios';
 import type { LoggerService } from '@nestjs/common';
@@ -9,8 +12,10 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
+import axios, { AxiosError, type AxiosResponse } from 'axios';
 import fc from 'fast-check';
 import { TwoFactorTypesResponseDto } from '../dto/two-factor-types-response.dto.js';
+import { HttpHyperIdClient } from './http-hyperid.client.js';
 import { HyperIdClient } from './hyperid.client.js';
 import { errorForResult, parseTwoFactorAnswer, retryAfterSeconds } from './two-factor-answer.parser.js';
 import { DEFAULTS, MAX_RESPONSE_BYTES } from '../hyperid.constants.js';
@@ -27,6 +32,7 @@ import {
 import { HyperIdResult } from '../hyperid-result.enum.js';
 import { toHttpException } from '../errors/http-exceptions.js';
 import { HyperIdModule } from '../hyperid.module.js';
+import { resolveHyperIdOptions } from '../hyperid.options.js';
 import type { HyperIdModuleOptions } from '../interfaces/hyperid-module-options.interface.js';
 import { FakeHyperIdServer, type FakeHyperIdFault } from '../testing/index.js';
 
@@ -403,15 +409,47 @@ describe('HyperIdClient against a fake HyperID', () => {
   const alerts = () => levelled.filter(([level]) => level !== 'log');
   const opened: Array<() => Promise<void>> = [];
 
-  async function clientWith(options: HyperIdModuleOptions = {}): Promise<HyperIdClient> {
+  /**
+   * A started HyperIdModule: its client, its own HttpService (where a test adds interceptors) and
+   * `close`, which shuts the module down once (again after the test, when the test has not).
+   */
+  async function moduleWith(
+    options: HyperIdModuleOptions = {},
+  ): Promise<{ client: HyperIdClient; http: HttpService; close: () => Promise<void> }> {
     const moduleRef = await Test.createTestingModule({
       imports: [HyperIdModule.forRoot({ apiUrl: fake.url, cache: false, circuitBreaker: false, ...options })],
     })
       .setLogger(captureLogger)
       .compile();
     await moduleRef.init();
-    opened.push(() => moduleRef.close());
-    return moduleRef.get(HyperIdClient);
+    let closing: Promise<void> | undefined;
+    const close = () => (closing ??= moduleRef.close());
+    opened.push(close);
+    // The only HttpModule here is the one HyperIdModule imports for itself.
+    return {
+      client: moduleRef.get(HyperIdClient),
+      http: moduleRef.get(HttpService, { strict: false }),
+      close,
+    };
+  }
+
+  async function clientWith(options: HyperIdModuleOptions = {}): Promise<HyperIdClient> {
+    return (await moduleWith(options)).client;
+  }
+
+  /**
+   * Adds a request interceptor to `http` for the rest of the test. HyperIdModule registers its
+   * HttpModule once, so every module of this file shares one axios instance: it is ejected after.
+   */
+  function onEveryRequest(http: HttpService, interceptor: () => never): void {
+    const id = http.axiosRef.interceptors.request.use(interceptor);
+    opened.push(async () => http.axiosRef.interceptors.request.eject(id));
+  }
+
+  /** Adds a response interceptor to `http` for the rest of the test (see {@link onEveryRequest}). */
+  function onEveryResponse(http: HttpService, interceptor: (response: AxiosResponse) => AxiosResponse): void {
+    const id = http.axiosRef.interceptors.response.use(interceptor);
+    opened.push(async () => http.axiosRef.interceptors.response.eject(id));
   }
 
   beforeAll(async () => {
@@ -507,6 +545,89 @@ describe('HyperIdClient against a fake HyperID', () => {
     // The fake only answers /2fa/types/get: the 404 it sends here is not a HyperID answer.
     await expect(client.fetchTwoFactorTypes(TOKEN)).rejects.toBeInstanceOf(HyperIdUpstreamError);
     expect(fake.requests.map((request) => request.path)).toEqual(['/hyperid/2fa/types/get']);
+  });
+
+  it.each([
+    ['one trailing slash', '/'],
+    ['several trailing slashes', '///'],
+  ])('calls /2fa/types/get, not //2fa/types/get, for an apiUrl with %s', async (_name, slashes) => {
+    const atRoot = await clientWith({ apiUrl: `${fake.url}${slashes}` });
+    await expect(atRoot.fetchTwoFactorTypes(TOKEN)).resolves.toEqual({ result: 0, auth_types: [0, 3] });
+    const underBase = await clientWith({ apiUrl: `${fake.url}/hyperid${slashes}` });
+    await expect(underBase.fetchTwoFactorTypes(TOKEN)).rejects.toBeInstanceOf(HyperIdUpstreamError);
+    expect(fake.requests.map((request) => request.path)).toEqual([
+      '/2fa/types/get',
+      '/hyperid/2fa/types/get',
+    ]);
+  });
+
+  it('trims every trailing slash of the URL it is given, not only the last one', async () => {
+    // Built by hand: the module's option resolution already trims the path, a URL object need not be.
+    const options = resolveHyperIdOptions({ apiUrl: fake.url, cache: false, circuitBreaker: false });
+    const client = new HttpHyperIdClient(new HttpService(axios.create()), {
+      ...options,
+      apiUrl: new URL(`${fake.url}//`),
+    });
+    try {
+      await expect(client.fetchTwoFactorTypes(TOKEN)).resolves.toEqual({ result: 0, auth_types: [0, 3] });
+      expect(fake.requests.map((request) => request.path)).toEqual(['/2fa/types/get']);
+    } finally {
+      client.onModuleDestroy();
+    }
+  });
+
+  describe('its connections', () => {
+    /** A bare HTTP server that answers every call with a success and keeps each TCP connection it accepts. */
+    let server: Server;
+    let serverUrl: string;
+    const connections: Socket[] = [];
+
+    beforeAll(async () => {
+      server = createServer((req, res) => {
+        req.resume();
+        req.on('end', () => {
+          res
+            .writeHead(200, { 'Content-Type': 'application/json' })
+            .end(resultBody(HyperIdResult.Success, { auth_types: [1] }));
+        });
+      });
+      // Longer than any test: a connection that closes was closed by the client.
+      server.keepAliveTimeout = 60_000;
+      server.on('connection', (socket: Socket) => connections.push(socket));
+      server.listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      serverUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    });
+
+    beforeEach(() => {
+      connections.length = 0;
+    });
+
+    afterAll(async () => {
+      const closed = new Promise((resolve) => server.close(resolve));
+      server.closeAllConnections();
+      await closed;
+    });
+
+    it('sends consecutive lookups over one kept-alive connection', async () => {
+      const client = await clientWith({ apiUrl: serverUrl });
+      for (let i = 0; i < 3; i += 1) {
+        await expect(client.fetchTwoFactorTypes(TOKEN)).resolves.toEqual({ result: 0, auth_types: [1] });
+      }
+      await expect(client.probe()).resolves.toEqual({ result: HyperIdResult.Success });
+      expect(connections).toHaveLength(1);
+    });
+
+    it('closes its idle connections when the module is destroyed', async () => {
+      const { client, close } = await moduleWith({ apiUrl: serverUrl });
+      await client.fetchTwoFactorTypes(TOKEN);
+      expect(connections).toHaveLength(1);
+      const [connection] = connections;
+      expect(connection.destroyed).toBe(false);
+      const closed = once(connection, 'close').then(() => 'closed');
+      await close();
+      await expect(Promise.race([closed, sleep(2000).then(() => 'still open')])).resolves.toBe('closed');
+    });
   });
 
   describe('retries only transient failures', () => {
@@ -735,6 +856,15 @@ describe('HyperIdClient against a fake HyperID', () => {
       expect(request.body).toBe('{}');
     });
 
+    it('sends the probe as JSON and asks for JSON, as a lookup does', async () => {
+      const client = await clientWith();
+      await client.probe();
+      const [request] = fake.requests;
+      expect(request.headers.accept).toBe('application/json');
+      expect(request.headers['content-type']).toBe('application/json');
+      expect(request.headers.authorization).toBeUndefined();
+    });
+
     it.each([
       ['HTTP 503', { status: 503 }, HyperIdServiceUnavailableError],
       ['HTTP 429', { status: 429, headers: { 'Retry-After': '30' } }, HyperIdRateLimitedError],
@@ -857,6 +987,91 @@ describe('HyperIdClient against a fake HyperID', () => {
       expect(fake.calls(TOKEN)).toBe(1);
       expect(elsewhere.calls()).toBe(0);
     });
+  });
+
+  describe('failures with no answer to read', () => {
+    it('maps an answer cut off mid-body (ERR_BAD_RESPONSE, not about its size) to unavailable, and retries it', async () => {
+      const client = await clientWith({ retries: 1 });
+      fake.injectFault({ body: '{"result":0,"auth_types":[', contentLength: 1000, cutAfterMs: 20 }, TOKEN);
+      const error = await caught(() => client.fetchTwoFactorTypes(TOKEN));
+      expect(error).toBeInstanceOf(HyperIdServiceUnavailableError);
+      expect(error).not.toBeInstanceOf(HyperIdUpstreamError);
+      expect(error.message).toBe('HyperID could not be reached (ERR_BAD_RESPONSE)');
+      expect(httpStatusOf(error)).toBe(503);
+      expect(fake.calls(TOKEN)).toBe(2);
+    });
+
+    it('maps a failure that mentions maxContentLength under another code to unavailable', async () => {
+      const { client, http } = await moduleWith({ retries: 0 });
+      onEveryRequest(http, () => {
+        throw new AxiosError(
+          `maxContentLength size of ${MAX_RESPONSE_BYTES} exceeded`,
+          AxiosError.ERR_NETWORK,
+        );
+      });
+      const error = await caught(() => client.fetchTwoFactorTypes(TOKEN));
+      expect(error).toBeInstanceOf(HyperIdServiceUnavailableError);
+      expect(error).not.toBeInstanceOf(HyperIdUpstreamError);
+      expect(error.message).toBe('HyperID could not be reached (ERR_NETWORK)');
+      expect(httpStatusOf(error)).toBe(503);
+    });
+
+    it('says "network error" for an axios failure without a code', async () => {
+      const { client, http } = await moduleWith({ retries: 0 });
+      onEveryRequest(http, () => {
+        throw new AxiosError('socket hang up');
+      });
+      const error = await caught(() => client.fetchTwoFactorTypes(TOKEN));
+      expect(error).toBeInstanceOf(HyperIdServiceUnavailableError);
+      expect(error.message).toBe('HyperID could not be reached (network error)');
+      expect(alerts()).toEqual([
+        ['warn', 'HyperID lookup failed: HyperID could not be reached (network error)'],
+      ]);
+    });
+
+    it('maps a failure that is not axios’s to unavailable, without its details', async () => {
+      const { client, http } = await moduleWith({ retries: 1 });
+      onEveryRequest(http, () => {
+        throw new TypeError(`cannot read ${TOKEN}`);
+      });
+      const error = await caught(() => client.fetchTwoFactorTypes(TOKEN));
+      expect(error).toBeInstanceOf(HyperIdServiceUnavailableError);
+      expect(error.message).toBe('HyperID could not be reached');
+      expect(fake.calls()).toBe(0);
+      const probed = await caught(() => client.probe());
+      expect(probed).toBeInstanceOf(HyperIdServiceUnavailableError);
+      expect(probed.message).toBe('HyperID could not be reached');
+    });
+
+    it('passes a HyperIdError raised on the way as it is', async () => {
+      const { client, http } = await moduleWith({ retries: 2 });
+      const raised = new HyperIdInvalidRequestError('refused before sending');
+      onEveryRequest(http, () => {
+        throw raised;
+      });
+      await expect(client.fetchTwoFactorTypes(TOKEN)).rejects.toBe(raised);
+      await expect(client.probe()).rejects.toBe(raised);
+    });
+  });
+
+  describe('the answer’s body', () => {
+    it.each([
+      ['a Buffer', (text: string): unknown => Buffer.from(text)],
+      ['the parsed JSON', (text: string): unknown => JSON.parse(text)],
+    ])(
+      'is refused when an interceptor turned it into %s: only the text axios read is parsed',
+      async (_name, convert) => {
+        const { client, http } = await moduleWith({ retries: 0 });
+        onEveryResponse(http, (response) => {
+          response.data = convert(response.data as string);
+          return response;
+        });
+        const error = await caught(() => client.fetchTwoFactorTypes(TOKEN));
+        expect(error).toBeInstanceOf(HyperIdUpstreamError);
+        expect(error.message).toBe('HyperID answered HTTP 200 with a body that is not JSON');
+        expect(fake.calls(TOKEN)).toBe(1);
+      },
+    );
   });
 
   describe('answer size', () => {

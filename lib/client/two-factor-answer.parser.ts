@@ -54,7 +54,7 @@ export function errorForResult(result: number): HyperIdError {
 /**
  * Reads one HTTP answer of `POST /2fa/types/get` into a validated DTO, or the error it stands for.
  * Pure, so it can be tested on every shape of answer without a server. `retryAfter` is the
- * answer's `Retry-After` header, passed on with a 429.
+ * answer's `Retry-After` header, read with a 429 only.
  */
 export function parseTwoFactorAnswer(
   status: number,
