@@ -1,7 +1,7 @@
 // Forked by the bench runner: the Nest app under test, on Express or Fastify (the second
-// argument), with an unguarded route, a route behind a guard that does nothing, a route guarded by
-// nestjs-hyperid, and two guarded the naive way. The third argument `no-cache` runs the module
-// with `cache: false`.
+// argument), with an unguarded route, a route behind a guard that does nothing, one behind a guard
+// that only looks the token's digest up, a route guarded by nestjs-hyperid, and two guarded the
+// naive way. The third argument `no-cache` runs the module with `cache: false`.
 import 'reflect-metadata';
 import {
   Controller,
@@ -16,6 +16,7 @@ import {
 import { Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter } from '@nestjs/platform-fastify';
+import { hash } from 'node:crypto';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import axios from 'axios';
@@ -73,6 +74,28 @@ class NaiveFetchGuard implements CanActivate {
   }
 }
 
+/**
+ * The least a guard keyed by a token digest can do on a warm request: read the bearer token, take
+ * its SHA-256 digest (what the module's memory cache is keyed by) and find it in a Map. A reference
+ * for the floor scenario, to show what of the module's cost is this lookup and what is the rest.
+ */
+@Injectable()
+class DigestLookupGuard implements CanActivate {
+  private readonly known = new Map<string, readonly number[]>();
+
+  canActivate(context: ExecutionContext): boolean {
+    const authorization = context.getArgByIndex<{ headers: Record<string, string | undefined> }>(0).headers
+      .authorization;
+    const token = authorization?.startsWith('Bearer ') ? authorization.slice(7) : undefined;
+    if (token === undefined) throw new UnauthorizedException();
+    const key = hash('sha256', token, 'base64url');
+    const types = this.known.get(key);
+    if (types) return types.length > 0;
+    this.known.set(key, [0, 3]);
+    return true;
+  }
+}
+
 /** Nest's own cost of running a guard, without any work in it. */
 @Injectable()
 class NoopGuard implements CanActivate {
@@ -91,6 +114,12 @@ class BenchController {
   @Get('noop-guard')
   @UseGuards(NoopGuard)
   noopGuard() {
+    return { ok: true };
+  }
+
+  @Get('digest-guard')
+  @UseGuards(DigestLookupGuard)
+  digestGuard() {
     return { ok: true };
   }
 
@@ -122,7 +151,7 @@ class BenchController {
     }),
   ],
   controllers: [BenchController],
-  providers: [NaiveHyperIdGuard, NaiveFetchGuard],
+  providers: [NaiveHyperIdGuard, NaiveFetchGuard, DigestLookupGuard],
 })
 class BenchAppModule {}
 
