@@ -397,6 +397,8 @@ describe('resolveHyperIdOptions', () => {
       'http://127.0.0.1/settings',
       '/settings/security',
       '/',
+      // 2048 characters, the longest kept.
+      `https://id.example.com/${'x'.repeat(2048 - 'https://id.example.com/'.length)}`,
     ])('accepts the enrollment URL %p', (enrollmentUrl) => {
       expect(resolve({ enrollmentUrl }).enrollmentUrl).toBe(enrollmentUrl);
     });
@@ -409,6 +411,9 @@ describe('resolveHyperIdOptions', () => {
       '/\\evil.example/settings',
       'settings/security',
       'https://user:pass@id.example.com/settings',
+      'https://user@id.example.com/settings',
+      'https://:pass@id.example.com/settings',
+      'ftp://localhost/settings',
       `https://id.example.com/${'x'.repeat(2048)}`,
       '',
       42,
