@@ -20,6 +20,11 @@ export const MAX_AUTH_TYPES = 256;
 export const MIN_CACHE_SECRET_LENGTH = 32;
 /** A `cache.ttlMs` above this is allowed but warned about: revocations go unseen that long. */
 export const LONG_CACHE_TTL_MS = 5 * 60_000;
+/**
+ * Least time between two warnings of one kind that requests can cause (a shared-store entry that
+ * fails its check, a refusal report mode lets through): a flood of them must not flood the logs.
+ */
+export const WARNING_LOG_INTERVAL_MS = 60_000;
 
 export const DEFAULTS = Object.freeze({
   timeoutMs: 5000,

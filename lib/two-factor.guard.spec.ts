@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import {
   BadGatewayException,
   BadRequestException,
@@ -38,6 +38,7 @@ import {
   LOGGER_CONTEXT,
   PENDING_TWO_FACTOR_LOOKUP,
   VERIFIED_TWO_FACTOR_TYPES,
+  WARNING_LOG_INTERVAL_MS,
 } from './hyperid.constants.js';
 import { HyperIdModule } from './hyperid.module.js';
 import type {
@@ -1554,10 +1555,8 @@ describe('TwoFactorGuard', () => {
       return built;
     }
 
-    beforeAll(async () => {
+    beforeAll(() => {
       metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
-      reporting = await guardWith({ enforce: 'report', onWouldRefuse });
-      enforcing = await guardWith({ onWouldRefuse });
     });
 
     afterAll(() => {
@@ -1565,6 +1564,9 @@ describe('TwoFactorGuard', () => {
     });
 
     beforeEach(async () => {
+      // Fresh guards: each test sees the first warning of its route and reason, not a rate-limited one.
+      reporting = await quietGuardWith({ enforce: 'report', onWouldRefuse });
+      enforcing = await quietGuardWith({ onWouldRefuse });
       events.length = 0;
       hook = (event) => void events.push(event);
       conditionAsked.length = 0;
@@ -1594,6 +1596,37 @@ describe('TwoFactorGuard', () => {
       expect(adapter.headers).toEqual([]);
       expect(logs.errors()).toEqual([]);
       expect(JSON.stringify([{ ...event, context: undefined }, logs.lines])).not.toContain(GOOD);
+    });
+
+    it('a flood of one route and reason logs a line a minute, counting the rest; the counter and the hook see each', async () => {
+      const start = Date.now();
+      const clock = jest.spyOn(Date, 'now').mockReturnValue(start);
+      const refuse = (authorization?: string) =>
+        expect(atOnce(reporting.canActivate(rollout('byDefault', request(authorization))))).toBe(true);
+      try {
+        for (let i = 0; i < 5; i += 1) refuse();
+        // Another reason of the same route has a line of its own.
+        refuse('Bearer a"b');
+        clock.mockReturnValue(start + WARNING_LOG_INTERVAL_MS - 1);
+        refuse();
+        clock.mockReturnValue(start + WARNING_LOG_INTERVAL_MS);
+        refuse();
+        refuse();
+      } finally {
+        clock.mockRestore();
+      }
+      expect(logs.warnings()).toEqual([
+        logged('2FA would refuse RolloutController.byDefault: 401 no_token (report mode)'),
+        logged('2FA would refuse RolloutController.byDefault: 400 malformed_token (report mode)'),
+        logged(
+          '2FA would refuse RolloutController.byDefault: 401 no_token (report mode; 5 more since the last line)',
+        ),
+      ]);
+      expect(events).toHaveLength(9);
+      expect(await countedHere()).toEqual({
+        'RolloutController.byDefault no_token': 8,
+        'RolloutController.byDefault malformed_token': 1,
+      });
     });
 
     it('a user who meets the requirement passes with nothing recorded, the verified types on the request', async () => {

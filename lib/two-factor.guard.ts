@@ -9,7 +9,12 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { bearerTokenOf, credentialsOf } from './bearer-token.js';
-import { HYPERID_RESOLVED_OPTIONS, LOGGER_CONTEXT, VERIFIED_TWO_FACTOR_TYPES } from './hyperid.constants.js';
+import {
+  HYPERID_RESOLVED_OPTIONS,
+  LOGGER_CONTEXT,
+  VERIFIED_TWO_FACTOR_TYPES,
+  WARNING_LOG_INTERVAL_MS,
+} from './hyperid.constants.js';
 import type { TwoFactorAnswer } from './cache/two-factor.cache.js';
 import { httpExchangeOf, rememberPending, reusableAnswer, type HttpExchange } from './hyperid.context.js';
 import { credentialsException, toHttpException } from './errors/http-exceptions.js';
@@ -48,6 +53,11 @@ import { toWsException } from './websocket/ws-exception.js';
 @Injectable()
 export class TwoFactorGuard implements CanActivate {
   protected readonly logger = new Logger(LOGGER_CONTEXT);
+  /**
+   * Report mode's warnings, by route and reason: when the last was logged, and how many came since.
+   * Routes and reasons are the app's and the package's, never the caller's, so this stays small.
+   */
+  private readonly wouldRefuseWarnings = new Map<string, { loggedAt: number; since: number }>();
 
   constructor(
     protected readonly reflector: Reflector,
@@ -360,7 +370,7 @@ export class TwoFactorGuard implements CanActivate {
       ? { reason: 'missing_methods' as const, status: this.options.stepUp ? 401 : 403 }
       : refusalOf(error);
     const route = `${context.getClass()?.name}.${context.getHandler()?.name}`;
-    this.logger.warn(`2FA would refuse ${route}: ${status} ${reason} (report mode)`);
+    this.warnWouldRefuse(route, status, reason);
     recordWouldRefuse(route, reason);
     const hook = this.options.onWouldRefuse;
     if (hook) {
@@ -383,6 +393,24 @@ export class TwoFactorGuard implements CanActivate {
       }
     }
     return decided(context);
+  }
+
+  /**
+   * Logs a refusal report mode let through: the first of a route and reason at once, then at most
+   * one line a minute, counting the ones in between (a flood of junk tokens must not flood the
+   * logs; the counter and the hook still see every one).
+   */
+  private warnWouldRefuse(route: string, status: number, reason: TwoFactorRefusalReason): void {
+    const key = `${route} ${reason}`;
+    const now = Date.now();
+    const last = this.wouldRefuseWarnings.get(key);
+    if (last && now - last.loggedAt < WARNING_LOG_INTERVAL_MS) {
+      last.since += 1;
+      return;
+    }
+    const since = last?.since ? `; ${last.since} more since the last line` : '';
+    this.logger.warn(`2FA would refuse ${route}: ${status} ${reason} (report mode${since})`);
+    this.wouldRefuseWarnings.set(key, { loggedAt: now, since: 0 });
   }
 
   /** The `enrollmentUrl` option's answer for these missing types; undefined for none or a bad one. */

@@ -1,6 +1,6 @@
 import { Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
-import { LOGGER_CONTEXT, MAX_AUTH_TYPES } from '../hyperid.constants.js';
+import { LOGGER_CONTEXT, MAX_AUTH_TYPES, WARNING_LOG_INTERVAL_MS } from '../hyperid.constants.js';
 import { type HyperIdError, isTokenRefusal } from '../errors/hyperid.errors.js';
 import type { ResolvedHyperIdOptions } from '../hyperid.options.js';
 import { recordCacheLookup } from '../hyperid.telemetry.js';
@@ -24,8 +24,6 @@ export interface TwoFactorAnswer {
 /** Asks HyperID about one token. */
 export type TwoFactorLoader = (accessToken: string) => Promise<readonly number[]>;
 
-/** How often, at most, entries of the shared store that fail their check are reported. */
-const REJECTED_ENTRY_LOG_INTERVAL_MS = 60_000;
 /**
  * Longest wait for the shared store's answer: a store that never answers must not hold a lookup
  * (and every request of that token, which joins it) forever. Past it, HyperID is asked.
@@ -211,7 +209,7 @@ export class TwoFactorCache {
   private reportRejectedEntry(): void {
     this.rejectedEntries += 1;
     const now = Date.now();
-    if (now - this.rejectedReportedAt < REJECTED_ENTRY_LOG_INTERVAL_MS) return;
+    if (now - this.rejectedReportedAt < WARNING_LOG_INTERVAL_MS) return;
     this.logger.warn(
       `Ignored ${this.rejectedEntries} shared 2FA cache entr${this.rejectedEntries === 1 ? 'y' : 'ies'} ` +
         'that failed the integrity check (tampered, or written with another cache.secret); asked HyperID instead',
