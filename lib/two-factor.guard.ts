@@ -9,17 +9,13 @@ import {
 } from '@nestjs/common';
 import { HttpAdapterHost, Reflector } from '@nestjs/core';
 import { bearerTokenOf, credentialsOf } from './bearer-token.js';
-import {
-  HYPERID_RESOLVED_OPTIONS,
-  LOGGER_CONTEXT,
-  VERIFIED_TWO_FACTOR_TYPES,
-  WARNING_LOG_INTERVAL_MS,
-} from './hyperid.constants.js';
+import { HYPERID_RESOLVED_OPTIONS, LOGGER_CONTEXT, VERIFIED_TWO_FACTOR_TYPES } from './hyperid.constants.js';
 import type { TwoFactorAnswer } from './cache/two-factor.cache.js';
 import { httpExchangeOf, rememberPending, reusableAnswer, type HttpExchange } from './hyperid.context.js';
 import { credentialsException, toHttpException } from './errors/http-exceptions.js';
 import { isEnrollmentUrl, type ResolvedHyperIdOptions } from './hyperid.options.js';
 import { outcomeOf, recordWouldRefuse } from './hyperid.telemetry.js';
+import { ThrottledWarnings } from './throttled-warnings.js';
 import type {
   TwoFactorRefusalReason,
   TwoFactorWouldRefuseEvent,
@@ -53,11 +49,8 @@ import { toWsException } from './websocket/ws-exception.js';
 @Injectable()
 export class TwoFactorGuard implements CanActivate {
   protected readonly logger = new Logger(LOGGER_CONTEXT);
-  /**
-   * Report mode's warnings, by route and reason: when the last was logged, and how many came since.
-   * Routes and reasons are the app's and the package's, never the caller's, so this stays small.
-   */
-  private readonly wouldRefuseWarnings = new Map<string, { loggedAt: number; since: number }>();
+  /** Report mode's warnings, one kind per route and reason. */
+  private readonly wouldRefuseWarnings = new ThrottledWarnings(this.logger);
 
   constructor(
     protected readonly reflector: Reflector,
@@ -401,16 +394,10 @@ export class TwoFactorGuard implements CanActivate {
    * logs; the counter and the hook still see every one).
    */
   private warnWouldRefuse(route: string, status: number, reason: TwoFactorRefusalReason): void {
-    const key = `${route} ${reason}`;
-    const now = Date.now();
-    const last = this.wouldRefuseWarnings.get(key);
-    if (last && now - last.loggedAt < WARNING_LOG_INTERVAL_MS) {
-      last.since += 1;
-      return;
-    }
-    const since = last?.since ? `; ${last.since} more since the last line` : '';
-    this.logger.warn(`2FA would refuse ${route}: ${status} ${reason} (report mode${since})`);
-    this.wouldRefuseWarnings.set(key, { loggedAt: now, since: 0 });
+    this.wouldRefuseWarnings.warn(`${route} ${reason}`, (heldBack) => {
+      const since = heldBack ? `; ${heldBack} more since the last line` : '';
+      return `2FA would refuse ${route}: ${status} ${reason} (report mode${since})`;
+    });
   }
 
   /** The `enrollmentUrl` option's answer for these missing types; undefined for none or a bad one. */

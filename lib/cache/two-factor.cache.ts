@@ -1,9 +1,10 @@
 import { Logger } from '@nestjs/common';
 import { LRUCache } from 'lru-cache';
-import { LOGGER_CONTEXT, MAX_AUTH_TYPES, WARNING_LOG_INTERVAL_MS } from '../hyperid.constants.js';
+import { LOGGER_CONTEXT, MAX_AUTH_TYPES } from '../hyperid.constants.js';
 import { type HyperIdError, isTokenRefusal } from '../errors/hyperid.errors.js';
 import type { ResolvedHyperIdOptions } from '../hyperid.options.js';
 import { recordCacheLookup } from '../hyperid.telemetry.js';
+import { ThrottledWarnings } from '../throttled-warnings.js';
 import type {
   CachedTwoFactorTypes,
   TwoFactorCacheStore,
@@ -49,8 +50,7 @@ export class TwoFactorCache {
   private readonly refusals?: LRUCache<string, HyperIdError>;
   private readonly inFlight = new Map<string, Promise<TwoFactorAnswer>>();
   private readonly store?: TwoFactorCacheStore;
-  private rejectedEntries = 0;
-  private rejectedReportedAt = -Infinity;
+  private readonly warnings = new ThrottledWarnings(this.logger);
 
   constructor(
     private readonly options: CacheOptions,
@@ -207,15 +207,13 @@ export class TwoFactorCache {
    * disagree on the secret). Worth a warning, but a flood of bad entries must not flood the logs.
    */
   private reportRejectedEntry(): void {
-    this.rejectedEntries += 1;
-    const now = Date.now();
-    if (now - this.rejectedReportedAt < WARNING_LOG_INTERVAL_MS) return;
-    this.logger.warn(
-      `Ignored ${this.rejectedEntries} shared 2FA cache entr${this.rejectedEntries === 1 ? 'y' : 'ies'} ` +
-        'that failed the integrity check (tampered, or written with another cache.secret); asked HyperID instead',
-    );
-    this.rejectedEntries = 0;
-    this.rejectedReportedAt = now;
+    this.warnings.warn('rejected entry', (heldBack) => {
+      const ignored = heldBack + 1;
+      return (
+        `Ignored ${ignored} shared 2FA cache entr${ignored === 1 ? 'y' : 'ies'} ` +
+        'that failed the integrity check (tampered, or written with another cache.secret); asked HyperID instead'
+      );
+    });
   }
 }
 
