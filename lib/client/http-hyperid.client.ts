@@ -37,6 +37,13 @@ const TCP_KEEP_ALIVE_MS = 60_000;
 /** Every answer is read by the parser, whatever its status. */
 const acceptEveryStatus = () => true;
 
+/**
+ * The headers of every call; a lookup adds the user's token to a copy, the probe sends these alone.
+ * Frozen: axios copies a call's headers before anything may change them, and no token must ever
+ * stick to the object the next probe sends.
+ */
+const JSON_HEADERS = Object.freeze({ 'Content-Type': 'application/json', Accept: 'application/json' });
+
 /** Maps a transport failure (no HTTP answer to parse) to a `HyperIdError`. */
 function transportError(error: unknown): HyperIdError {
   if (error instanceof HyperIdError) return error;
@@ -180,12 +187,8 @@ export class HttpHyperIdClient extends HyperIdClient implements OnModuleDestroy 
         ...this.request,
         headers:
           accessToken === undefined
-            ? { 'Content-Type': 'application/json', Accept: 'application/json' }
-            : {
-                Authorization: `Bearer ${accessToken}`,
-                'Content-Type': 'application/json',
-                Accept: 'application/json',
-              },
+            ? JSON_HEADERS
+            : { ...JSON_HEADERS, Authorization: `Bearer ${accessToken}` },
         signal,
       });
     } catch (error) {
